@@ -1,0 +1,45 @@
+/**
+ * Component specs: every component declares its options here once, and config validation,
+ * `pipe list`, the README's component table and the example tests are all generated from them.
+ */
+export type OptionType =
+  | 'string'
+  | 'integer'
+  | 'number'
+  | 'boolean'
+  | 'duration'
+  | 'size'
+  | 'enum'
+  | 'strings'
+  | 'string-or-strings'
+  | 'object';
+
+export interface OptionSpec {
+  type: OptionType;
+  description: string;
+  required?: boolean;
+  default?: unknown;
+  example?: unknown;
+  /** For `enum`. */
+  values?: readonly string[];
+  /** For numbers, durations (ms) and sizes (bytes). */
+  min?: number;
+  max?: number;
+}
+
+export type ComponentKind = 'source' | 'loader' | 'mapper' | 'sink';
+
+export interface ComponentSpec {
+  kind: ComponentKind;
+  type: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  /** Mappers: the loader chain used when the pipeline declares none. */
+  defaultLoader?: Array<{ type: string; [k: string]: unknown }>;
+}
+
+/** What a component module exports: its spec and the factory that builds it from validated options. */
+export interface ComponentModule<T = unknown> {
+  spec: ComponentSpec;
+  create(options: Record<string, unknown>, ctx: import('./types.js').ComponentContext): T | Promise<T>;
+}

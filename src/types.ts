@@ -1,0 +1,171 @@
+/**
+ * The contracts between the stages of a pipeline: source → loader(s) → mapper chain → sink.
+ * Sources name artifacts (a file, an S3 object) and open them as byte streams; loaders turn bytes
+ * into records; mappers turn records into rows; the engine packs rows into batches that carry the
+ * positions they cover, and the sink commits rows and positions together.
+ */
+import type { Readable } from 'node:stream';
+import type { PipeError, Position } from './errors.js';
+import type { StateStore } from './state/store.js';
+
+/** A row as written to the sink: the record's own fields plus `_id`, `_time`, `_source`. */
+export type Row = Record<string, unknown>;
+
+/** What identifies one artifact and where it came from. */
+export interface ArtifactRef {
+  /** Unique and stable for one version of the artifact (path+size+mtime+fingerprint, bucket+key+etag). */
+  identity: string;
+  /** `_source` of its rows: `file:///abs/path`, `s3://bucket/key`. */
+  uri: string;
+  size?: number;
+  /** When the artifact was last modified, if known. */
+  mtime?: Date;
+}
+
+export interface OpenOptions {
+  signal: AbortSignal;
+}
+
+/** An artifact a source found: a reference plus a way to read its raw bytes. */
+export interface Artifact extends ArtifactRef {
+  open(options: OpenOptions): Promise<Readable>;
+}
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What every component factory is given besides its options. */
+export interface ComponentContext {
+  pipeline: string;
+  store: StateStore;
+  log: Logger;
+  /** Directory of the pipeline file, for resolving relative paths. */
+  baseDir: string;
+}
+
+/** Narrowing of what to collect, from the CLI (`backfill --prefix/--from/--to`). */
+export interface SourceScope {
+  prefix?: string;
+  from?: Date;
+  to?: Date;
+}
+
+export interface ListContext {
+  signal: AbortSignal;
+  scope: SourceScope;
+  /** Keep listing for new artifacts (`poll`), unless `--once`. */
+  once: boolean;
+}
+
+/** A source that finds artifacts (files, S3 objects). */
+export interface ArtifactSource {
+  kind: 'artifacts';
+  list(ctx: ListContext): AsyncIterable<Artifact>;
+}
+
+export type Source = ArtifactSource;
+
+/**
+ * A loader stage. `bytes` stages transform a byte stream (decompression); `records` stages decode
+ * bytes into records (lines, JSON values). Stages follow Node's pipeline contract.
+ */
+export type StreamStage =
+  | NodeJS.ReadWriteStream
+  | ((source: AsyncIterable<unknown>, options: { signal: AbortSignal }) => AsyncIterable<unknown>);
+
+export interface Loader {
+  output: 'bytes' | 'records';
+  stage(artifact: ArtifactRef): StreamStage;
+}
+
+/** Passed with every record to a mapper. */
+export interface RecordContext {
+  artifact: ArtifactRef;
+  /** 0-based index of the record in the artifact, as produced by the loader. */
+  seq: number;
+  /** Persist a key with an expiry in the same commit as the rows of this record (dedupe). */
+  remember(namespace: string, key: string, expiresAt: number): void;
+}
+
+/** A record that is wrong on its own: recorded with its position, the artifact goes on. */
+export class RowError {
+  constructor(
+    readonly code: 'PIPE_ROW_INVALID' | 'PIPE_LINE_TOO_LONG',
+    readonly message: string,
+    readonly raw?: string,
+  ) {}
+}
+
+/** A record that is not an event (a CloudTrail digest file): counted, not failed. */
+export class RowSkip {
+  constructor(readonly reason: string) {}
+}
+
+/** `null`/`undefined` drops the record (a filter); an array fans out. */
+export type MapResult = Row | Row[] | RowError | RowSkip | null | undefined;
+
+/** A mapper bound to one artifact (it may keep per-artifact state such as a VPC header line). */
+export interface ArtifactMapper {
+  map(value: unknown, ctx: RecordContext): MapResult;
+  /** Called instead of `map` for records before a resume point, so headers are still seen. */
+  skip?(value: unknown, ctx: RecordContext): void;
+}
+
+export interface Mapper {
+  forArtifact(artifact: ArtifactRef): ArtifactMapper;
+}
+
+export interface RowErrorRecord {
+  artifact: string;
+  uri: string;
+  position: Position;
+  code: string;
+  message: string;
+  raw?: string;
+}
+
+/**
+ * What flows into the sink. A batch carries rows and the position they bring their artifact to,
+ * so the sink can commit both in one transaction.
+ */
+export interface Batch {
+  artifact: ArtifactRef;
+  rows: Row[];
+  rowErrors: RowErrorRecord[];
+  /** Records of the artifact consumed once this batch is committed. */
+  position: number;
+  /** Bytes of the raw artifact read so far. */
+  bytes: number;
+  /** Counts for the summary. */
+  skipped: number;
+  filtered: number;
+  done?: boolean;
+  failed?: PipeError;
+  remember?: Array<{ namespace: string; key: string; expiresAt: number }>;
+}
+
+/** The sink's part of the commit protocol; the engine supplies it. */
+export interface CommitFiles {
+  /** Files written under temporary names, renamed to their final names after the commit. */
+  files: Array<{ tmp: string; final: string; rows: number; bytes: number }>;
+}
+
+export interface SinkContext extends ComponentContext {
+  runId: string;
+  /** Records the covered batches and the files in one transaction; throws if the lock is lost. */
+  commit(files: CommitFiles['files'], batches: Batch[]): Promise<void>;
+  signal: AbortSignal;
+}
+
+export interface Sink {
+  /** Recovery of an earlier run's chunks, then ready to write. */
+  open(ctx: SinkContext): Promise<void>;
+  write(batch: Batch): Promise<void>;
+  /** Commit everything written so far. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
