@@ -36,6 +36,12 @@ export interface ComponentSpec {
   options: Record<string, OptionSpec>;
   /** Mappers: the loader chain used when the pipeline declares none. */
   defaultLoader?: Array<{ type: string; [k: string]: unknown }>;
+  /**
+   * Mappers: `records` when the mapper reads raw loader output (a line, a parsed document), as
+   * cloudtrail and vpcflow do; `rows` (the default) when it edits rows, so the engine first turns
+   * raw records into rows (`{ message }` for a line, the object itself for JSON).
+   */
+  consumes?: 'records' | 'rows';
 }
 
 /** What a component module exports: its spec and the factory that builds it from validated options. */

@@ -146,6 +146,8 @@ export interface Batch {
   done?: boolean;
   failed?: PipeError;
   remember?: Array<{ namespace: string; key: string; expiresAt: number }>;
+  /** Stream pointers (CloudWatch time pointer, tail offsets) committed with this batch. */
+  streams?: Record<string, unknown>;
 }
 
 /** The sink's part of the commit protocol; the engine supplies it. */

@@ -1,0 +1,219 @@
+/**
+ * Running one pipeline: take the lock, recover the sink, list artifacts, read up to `concurrency`
+ * of them at once into a bounded channel, and let the sink commit rows with the positions they
+ * cover. A stop request (SIGINT/SIGTERM) stops listing and reading, then flushes and commits what
+ * was read; a fatal error (the sink failing, the lock lost) stops everything without committing more.
+ */
+import { EventEmitter } from 'node:events';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PipeError, toPipeError } from '../errors.js';
+import type { Lock, RunSummary, StateStore } from '../state/store.js';
+import type { Artifact, Batch, ComponentContext, Logger, SourceScope } from '../types.js';
+import type { BuiltPipeline } from './build.js';
+import { Channel } from './channel.js';
+import { collectArtifact } from './collect.js';
+
+export interface RunOptions {
+  pipeline: string;
+  command: 'run' | 'backfill';
+  store: StateStore;
+  host: string;
+  runId: string;
+  once: boolean;
+  retryFailed: boolean;
+  dryRun: boolean;
+  scope: SourceScope;
+  /** Aborted on SIGINT/SIGTERM: stop reading, flush, commit. */
+  stop: AbortSignal;
+  log: Logger;
+  leaseMs?: number;
+}
+
+/** Live counters: the CLI renders them as a progress bar or JSON progress lines. */
+export interface RunStats {
+  startedAt: number;
+  discovered: number;
+  unchanged: number;
+  previouslyFailed: number;
+  inFlight: number;
+  done: number;
+  failed: number;
+  rows: number;
+  rowErrors: number;
+  skipped: number;
+  filtered: number;
+  bytesIn: number;
+  listingDone: boolean;
+}
+
+export interface DryRunItem {
+  uri: string;
+  size?: number;
+  state: string;
+}
+
+export interface RunEvents {
+  failed: [{ uri: string; code: string; message: string; position?: unknown }];
+  dryRun: [DryRunItem];
+}
+
+export class PipelineRun extends EventEmitter<RunEvents> {
+  readonly stats: RunStats = {
+    startedAt: Date.now(), discovered: 0, unchanged: 0, previouslyFailed: 0, inFlight: 0, done: 0, failed: 0,
+    rows: 0, rowErrors: 0, skipped: 0, filtered: 0, bytesIn: 0, listingDone: false,
+  };
+  #opts: RunOptions;
+  #built: BuiltPipeline;
+  #ctx: ComponentContext;
+
+  constructor(opts: RunOptions, built: BuiltPipeline, ctx: ComponentContext) {
+    super();
+    this.#opts = opts;
+    this.#built = built;
+    this.#ctx = ctx;
+  }
+
+  /** Runs to the end; returns the summary with the exit code (0, 1 or 130). Throws for 3 (lock). */
+  async run(): Promise<RunSummary> {
+    const { store, pipeline: name, log } = this.#opts;
+    const leaseMs = this.#opts.leaseMs ?? 30_000;
+    const lock = await store.acquireLock(name, { pid: process.pid, host: this.#opts.host, runId: this.#opts.runId }, leaseMs);
+    const fatal = new AbortController();
+    const heartbeat = setInterval(() => {
+      store.renewLock(lock).catch((err: Error) => fatal.abort(err));
+    }, Math.max(100, leaseMs / 3));
+    heartbeat.unref();
+    await store.beginRun(name, { runId: this.#opts.runId, command: this.#opts.command, startedAt: new Date().toISOString(), pid: process.pid });
+    let error: PipeError | undefined;
+    try {
+      await this.#collect(lock, fatal);
+    } catch (err) {
+      error = toPipeError(fatal.signal.aborted ? fatal.signal.reason : err, 'PIPE_INTERNAL');
+    } finally {
+      clearInterval(heartbeat);
+      await this.#built.sink.close().catch(() => undefined);
+    }
+    const s = this.stats;
+    const exitCode = error ? (error.code === 'PIPE_LOCK_LOST' ? 3 : 1) : this.#opts.stop.aborted ? 130 : s.failed > 0 ? 1 : 0;
+    const summary: RunSummary = {
+      artifacts: s.done + s.failed, failed: s.failed, rows: s.rows, rowErrors: s.rowErrors, skipped: s.skipped, bytes: s.bytesIn, exitCode,
+    };
+    if (error?.code !== 'PIPE_LOCK_LOST') {
+      await store.endRun(name, this.#opts.runId, summary).catch(() => undefined);
+      await store.releaseLock(lock).catch(() => undefined);
+    }
+    if (error) {
+      log.error(error.message, { code: error.code });
+      (summary as RunSummary & { error?: PipeError }).error = error;
+    }
+    return summary;
+  }
+
+  async #collect(lock: Lock, fatal: AbortController): Promise<void> {
+    const { source, sink, plan } = this.#built;
+    const { store, pipeline: name, stop } = this.#opts;
+    const reading = AbortSignal.any([stop, fatal.signal]);
+    const stats = this.stats;
+    await sink.open({
+      ...this.#ctx, runId: this.#opts.runId, signal: fatal.signal,
+      commit: async (files, batches) => {
+        await store.commit(lock, files, batches);
+        this.#committed(batches);
+      },
+    });
+    const channel = new Channel<Batch>(Math.max(4, (source.concurrency ?? 4) * 2));
+    const push = async (b: Batch): Promise<void> => {
+      stats.bytesIn += b.bytes - (this.#bytesSeen.get(b.artifact.identity) ?? 0);
+      this.#bytesSeen.set(b.artifact.identity, b.bytes);
+      await channel.push(b);
+    };
+    const producer = this.#produce(reading, push).then(
+      () => channel.close(),
+      (err: Error) => {
+        channel.close();
+        throw err;
+      },
+    );
+    const writer = new Writable({
+      objectMode: true,
+      highWaterMark: 2,
+      write: (batch: Batch, _enc, cb) => { sink.write(batch).then(() => cb(), cb); },
+      final: (cb) => { sink.flush().then(() => cb(), cb); },
+    });
+    const consumer = pipeline(Readable.from(channel), writer, { signal: fatal.signal }).catch((err: Error) => {
+      channel.close(err);
+      fatal.abort(err);
+      throw err;
+    });
+    const [p, c] = await Promise.allSettled([producer, consumer]);
+    if (c.status === 'rejected') throw c.reason;
+    if (p.status === 'rejected') throw p.reason;
+  }
+
+  #bytesSeen = new Map<string, number>();
+
+  #committed(batches: Batch[]): void {
+    const s = this.stats;
+    for (const b of batches) {
+      s.rows += b.rows.length;
+      s.rowErrors += b.rowErrors.length;
+      s.skipped += b.skipped;
+      s.filtered += b.filtered;
+      if (b.done) s.done++;
+      if (b.failed) {
+        s.failed++;
+        this.emit('failed', { uri: b.artifact.uri, code: b.failed.code, message: b.failed.message, position: b.failed.position });
+      }
+      if (b.done || b.failed) this.#bytesSeen.delete(b.artifact.identity);
+    }
+  }
+
+  async #produce(signal: AbortSignal, push: (b: Batch) => Promise<void>): Promise<void> {
+    const { source, plan } = this.#built;
+    const { store, pipeline: name } = this.#opts;
+    const stats = this.stats;
+    const running = new Set<Promise<void>>();
+    const limit = source.concurrency ?? 4;
+    try {
+      for await (const artifact of source.list({ signal, scope: this.#opts.scope, once: this.#opts.once })) {
+        if (signal.aborted) break;
+        stats.discovered++;
+        const resumeFrom = await this.#admit(artifact);
+        if (resumeFrom === undefined) continue;
+        stats.inFlight++;
+        const task = collectArtifact(artifact, resumeFrom, plan, push, signal).finally(() => {
+          stats.inFlight--;
+          running.delete(task);
+        });
+        running.add(task);
+        if (running.size >= limit) await Promise.race(running);
+      }
+    } finally {
+      stats.listingDone = true;
+      await Promise.allSettled(running);
+    }
+    void name;
+  }
+
+  /** Decides whether an artifact is collected, and from which record. */
+  async #admit(artifact: Artifact): Promise<number | undefined> {
+    const { store, pipeline: name } = this.#opts;
+    const state = await store.artifact(name, artifact.identity);
+    const stats = this.stats;
+    if (state?.status === 'done' || state?.status === 'skipped') {
+      stats.unchanged++;
+      return undefined;
+    }
+    if (state?.status === 'failed' && !this.#opts.retryFailed) {
+      stats.previouslyFailed++;
+      return undefined;
+    }
+    if (this.#opts.dryRun) {
+      this.emit('dryRun', { uri: artifact.uri, ...(artifact.size !== undefined ? { size: artifact.size } : {}), state: state?.status ?? 'new' });
+      return undefined;
+    }
+    const started = await store.startArtifact(name, artifact);
+    return started.position;
+  }
+}

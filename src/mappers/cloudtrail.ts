@@ -1,0 +1,150 @@
+/**
+ * `cloudtrail`: one row per CloudTrail event, every field kept exactly as delivered, plus `_id`
+ * (the eventID), `_time` (eventTime) and `_source`.
+ *
+ * The usual input is one event, streamed out of a log file's `Records` array by the json loader.
+ * The mapper also takes the other ways CloudTrail events arrive: a whole `{"Records": [...]}`
+ * document, a CloudWatch Logs subscription DATA_MESSAGE (or one log event) whose messages are the
+ * events as JSON text, a JSON string, and an EventBridge envelope. Digest files and other non-event
+ * documents are skipped (counted, not failed). Events are annotated in place: the parsed input
+ * belongs to the pipeline, and not copying keeps this stage close to the cost of JSON.parse.
+ */
+import { isoTime } from '../rows.js';
+import type { ComponentSpec } from '../spec.js';
+import type { ComponentContext, Mapper, Row } from '../types.js';
+import { RowError, RowSkip } from '../types.js';
+import { cloudWatchDelivery, fanOutWarner, settleFanOut, type Part } from './common.js';
+
+export const spec: ComponentSpec = {
+  kind: 'mapper',
+  type: 'cloudtrail',
+  summary: 'AWS CloudTrail events: one row per event, every field kept as delivered (lossless).',
+  options: {},
+  defaultLoader: [{ type: 'json', path: 'Records' }],
+  consumes: 'records',
+};
+
+/** Keys only a CloudTrail event has at its top level; one of them makes a record an event. */
+const EVENT_KEYS = ['eventVersion', 'eventID', 'eventTime', 'eventName', 'eventSource', 'eventType'] as const;
+
+/** How deep wrapped deliveries may nest (a string holding a message holding events). */
+const MAX_DEPTH = 4;
+
+const RAW_LIMIT = 2048;
+
+function rawOf(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > RAW_LIMIT ? text.slice(0, RAW_LIMIT) : text;
+}
+
+/**
+ * Annotates one event in place. An event without an eventID or an eventTime cannot be given a
+ * stable `_id` or a `_time`, so it is a row error naming what is missing, never a guess.
+ */
+export function mapCloudTrailEvent(event: Record<string, unknown>, source: string): Row | RowError {
+  const id = event.eventID;
+  const time = event.eventTime;
+  const missing: string[] = [];
+  if (typeof id !== 'string' || id === '') missing.push('eventID');
+  if (typeof time !== 'string' || time === '') missing.push('eventTime');
+  if (missing.length > 0) {
+    return new RowError('PIPE_ROW_INVALID', `CloudTrail event without ${missing.join(' and ')}`, rawOf(event));
+  }
+  const iso = isoTime(time);
+  if (iso === undefined) {
+    return new RowError('PIPE_ROW_INVALID', `CloudTrail eventTime ${JSON.stringify(time)} is not a valid time`, rawOf(event));
+  }
+  event._id = id;
+  event._time = iso;
+  event._source = source;
+  return event;
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    return new RowError('PIPE_ROW_INVALID', `${what} is not JSON: ${(err as Error).message}`, rawOf(text));
+  }
+}
+
+function isEventLike(o: Record<string, unknown>): boolean {
+  for (const k of EVENT_KEYS) if (o[k] !== undefined) return true;
+  return false;
+}
+
+function fromValue(value: unknown, source: string, depth: number): Part | Part[] | null {
+  if (typeof value === 'string') {
+    if (depth >= MAX_DEPTH) return new RowError('PIPE_ROW_INVALID', 'CloudTrail record nested too deep', rawOf(value));
+    const parsed = parseJson(value, 'CloudTrail record');
+    return parsed instanceof RowError ? parsed : fromValue(parsed, source, depth + 1);
+  }
+  if (value === null || typeof value !== 'object') return new RowSkip('not a CloudTrail event');
+  if (Array.isArray(value)) return flatten(value, source, depth);
+  const o = value as Record<string, unknown>;
+
+  // The hot path: an event streamed out of Records.
+  if (o.eventID !== undefined || o.eventTime !== undefined) return mapCloudTrailEvent(o, source);
+
+  if (Array.isArray(o.Records)) return o.Records.length === 0 ? null : flatten(o.Records, source, depth);
+  if (o.digestStartTime !== undefined || (Array.isArray(o.logFiles) && o.digestS3Object !== undefined)) {
+    return new RowSkip('cloudtrail digest');
+  }
+  const delivery = cloudWatchDelivery(o);
+  if (delivery) {
+    if (delivery.control) return new RowSkip('cloudwatch control message');
+    const from = delivery.source ?? source;
+    const parts: Part[] = [];
+    for (const e of delivery.events) {
+      const one = typeof e.message === 'string' ? parseJson(e.message, `CloudWatch event ${e.id} message`) : e.message;
+      const r = one instanceof RowError ? one : fromValue(one, from, depth + 1);
+      if (Array.isArray(r)) parts.push(...r);
+      else if (r !== null) parts.push(r);
+    }
+    return parts;
+  }
+  const detailType = o['detail-type'];
+  if (typeof detailType === 'string' && o.detail !== null && typeof o.detail === 'object') {
+    // EventBridge carries CloudTrail events as "AWS API Call via CloudTrail", "AWS Console Sign In
+    // via CloudTrail", "AWS Service Event via CloudTrail", "AWS Insight via CloudTrail".
+    if (detailType.endsWith('via CloudTrail')) return mapCloudTrailEvent(o.detail as Record<string, unknown>, source);
+    return new RowSkip('not a CloudTrail event');
+  }
+  if (isEventLike(o)) return mapCloudTrailEvent(o, source);
+  return new RowSkip('not a CloudTrail event');
+}
+
+function flatten(items: unknown[], source: string, depth: number): Part[] {
+  const parts: Part[] = [];
+  for (const item of items) {
+    // Elements of Records are events themselves; anything else in the array is not one.
+    const r =
+      item !== null && typeof item === 'object' && !Array.isArray(item)
+        ? fromValue(item, source, depth + 1)
+        : new RowSkip('not a CloudTrail event');
+    if (Array.isArray(r)) parts.push(...r);
+    else if (r !== null) parts.push(r);
+  }
+  return parts;
+}
+
+/**
+ * The record logic without streams: an event, or one of the containers it arrives in. A fan-out
+ * comes back as an array of parts for the caller to settle.
+ */
+export function mapCloudTrail(value: unknown, source: string): Part | Part[] | null {
+  return fromValue(value, source, 0);
+}
+
+export function create(_options: Record<string, unknown>, ctx: ComponentContext): Mapper {
+  return {
+    forArtifact(artifact) {
+      return {
+        map(value, rc) {
+          const r = fromValue(value, artifact.uri, 0);
+          return Array.isArray(r) ? settleFanOut(r, fanOutWarner(ctx.log, 'cloudtrail', rc)) : r;
+        },
+      };
+    },
+  };
+}

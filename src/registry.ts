@@ -1,0 +1,23 @@
+/** Built-in components: one plain map from type name to module. No import-time side effects. */
+import type { ComponentKind, ComponentModule } from './spec.js';
+import * as files from './sources/files.js';
+import * as gzip from './loaders/gzip.js';
+import * as lines from './loaders/lines.js';
+import * as json from './loaders/json.js';
+import * as jsonl from './loaders/jsonl.js';
+import * as cloudtrail from './mappers/cloudtrail.js';
+import * as vpcflow from './mappers/vpcflow.js';
+import * as filter from './mappers/filter.js';
+import * as set from './mappers/set.js';
+import * as rename from './mappers/rename.js';
+import * as drop from './mappers/drop.js';
+import * as dedupe from './mappers/dedupe.js';
+import * as jsonlSink from './sinks/jsonl.js';
+import * as stdoutSink from './sinks/stdout.js';
+
+export const builtins: Record<ComponentKind, Record<string, ComponentModule>> = {
+  source: { files },
+  loader: { gzip, lines, json, jsonl },
+  mapper: { cloudtrail, vpcflow, filter, set, rename, drop, dedupe },
+  sink: { jsonl: jsonlSink, stdout: stdoutSink },
+};

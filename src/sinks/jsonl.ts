@@ -1,0 +1,165 @@
+/**
+ * The JSONL sink and its exactly-once commit protocol.
+ *
+ * Rows are appended to chunk files under `<dir>/.pipe-tmp/<pipeline>/`. When a chunk rotates
+ * (maxRows, maxBytes, flushInterval, or the end of the run) its files are fsynced, then ONE state
+ * transaction records them together with the positions of every batch they hold, and only then are
+ * they renamed to `<dir>/[dt=…/]<run id>-<sequence>.jsonl[.gz]`. On start, chunks recorded but not
+ * yet renamed are rolled forward and temporary files no commit recorded are deleted, so a kill -9
+ * at any instant neither loses nor duplicates a row. Row errors go to `<dir>/_errors/` in the
+ * same chunk, so the dead-letter files are exactly-once too.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { PipeError } from '../errors.js';
+import { failpoint } from '../failpoint.js';
+import type { ComponentSpec } from '../spec.js';
+import type { Batch, Row, Sink, SinkContext } from '../types.js';
+import { ChunkFileWriter, discardUnrecorded, publishChunkFiles } from './chunk.js';
+
+export const spec: ComponentSpec = {
+  kind: 'sink',
+  type: 'jsonl',
+  summary: 'Chunk files of JSON lines in a directory, committed exactly once with the positions they cover.',
+  options: {
+    dir: { type: 'string', required: true, example: './out/cloudtrail', description: 'Output directory (created if missing).' },
+    maxRows: { type: 'integer', default: 100_000, min: 1, description: 'Rotate the chunk after this many rows.' },
+    maxBytes: { type: 'size', default: 64 * 1024 * 1024, min: 1, example: '64MiB', description: 'Rotate the chunk after this many uncompressed bytes.' },
+    flushInterval: { type: 'duration', default: 1000, min: 10, example: '1s', description: 'Commit what is written at least this often.' },
+    gzip: { type: 'boolean', default: false, description: 'Write `.jsonl.gz` chunks.' },
+    partition: { type: 'enum', values: ['none', 'day', 'hour'], default: 'none', description: 'Directory partitions by `_time`: `dt=YYYY-MM-DD/` (day) or `dt=YYYY-MM-DD/hour=HH/` (hour).' },
+  },
+};
+
+export interface JsonlSinkOptions {
+  dir: string;
+  maxRows: number;
+  maxBytes: number;
+  flushInterval: number;
+  gzip: boolean;
+  partition: 'none' | 'day' | 'hour';
+}
+
+const ERRORS_PARTITION = '_errors';
+
+export function partitionOf(row: Row, mode: JsonlSinkOptions['partition']): string {
+  if (mode === 'none') return '';
+  const t = typeof row._time === 'string' ? row._time : '';
+  if (t.length < 13) return 'dt=unknown';
+  return mode === 'day' ? `dt=${t.slice(0, 10)}` : `dt=${t.slice(0, 10)}/hour=${t.slice(11, 13)}`;
+}
+
+export class JsonlSink implements Sink {
+  #opts: JsonlSinkOptions;
+  #ctx: SinkContext | undefined;
+  #dir: string;
+  #tmpDir = '';
+  #seq = 0;
+  #writers = new Map<string, ChunkFileWriter>();
+  #batches: Batch[] = [];
+  #rows = 0;
+  #bytes = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** Serializes writes, timed flushes and the final flush. */
+  #queue: Promise<void> = Promise.resolve();
+  #failure: Error | undefined;
+
+  constructor(opts: JsonlSinkOptions) {
+    this.#opts = opts;
+    this.#dir = resolve(opts.dir);
+  }
+
+  async open(ctx: SinkContext): Promise<void> {
+    this.#ctx = ctx;
+    this.#tmpDir = join(this.#dir, '.pipe-tmp', ctx.pipeline);
+    await mkdir(this.#tmpDir, { recursive: true });
+    const pending = await ctx.store.pendingChunks(ctx.pipeline);
+    const missing = await publishChunkFiles(pending);
+    for (const m of missing) ctx.log.warn(`committed chunk ${m} is missing from the sink directory`);
+    await ctx.store.finishChunks(ctx.pipeline, pending);
+    const removed = await discardUnrecorded(this.#tmpDir, new Set());
+    if (pending.length || removed) {
+      ctx.log.info(`recovered sink: ${pending.length} committed chunk(s) rolled forward, ${removed} uncommitted file(s) discarded`);
+    }
+    this.#timer = setInterval(() => {
+      if (this.#batches.length) this.#serial(() => this.#commit()).catch(() => undefined);
+    }, this.#opts.flushInterval);
+    this.#timer.unref();
+  }
+
+  write(batch: Batch): Promise<void> {
+    return this.#serial(async () => {
+      for (const row of batch.rows) await this.#append(partitionOf(row, this.#opts.partition), JSON.stringify(row), true);
+      for (const e of batch.rowErrors) await this.#append(ERRORS_PARTITION, JSON.stringify({ ...e, _time: new Date().toISOString() }), false);
+      this.#batches.push(batch);
+      if (this.#rows >= this.#opts.maxRows || this.#bytes >= this.#opts.maxBytes) await this.#commit();
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.#serial(() => this.#commit());
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#queue.catch(() => undefined);
+    for (const w of this.#writers.values()) await w.discard();
+    this.#writers.clear();
+  }
+
+  #serial(task: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(() => {
+      if (this.#failure) throw this.#failure;
+      return task();
+    });
+    this.#queue = next.catch((err: Error) => {
+      this.#failure ??= err;
+    });
+    return next;
+  }
+
+  async #append(partition: string, json: string, isRow: boolean): Promise<void> {
+    let w = this.#writers.get(partition);
+    if (!w) {
+      const name = `${this.#ctx!.runId}-${String(this.#seq).padStart(6, '0')}.jsonl${this.#opts.gzip ? '.gz' : ''}`;
+      const tmpName = `${partition.replace(/[/=]/g, '_')}${partition ? '-' : ''}${name}.tmp`;
+      w = new ChunkFileWriter(join(this.#tmpDir, tmpName), join(this.#dir, partition, name), this.#opts.gzip);
+      this.#writers.set(partition, w);
+    }
+    const line = json + '\n';
+    if (isRow) {
+      this.#rows++;
+      this.#bytes += line.length;
+    }
+    if (w.append(line, isRow)) await w.writeOut();
+  }
+
+  async #commit(): Promise<void> {
+    if (this.#batches.length === 0 && this.#writers.size === 0) return;
+    const ctx = this.#ctx!;
+    const writers = [...this.#writers.values()];
+    const batches = this.#batches;
+    let files;
+    try {
+      files = [];
+      for (const w of writers) files.push(await w.seal());
+    } catch (err) {
+      throw new PipeError('PIPE_SINK_FAILED', `jsonl sink ${this.#dir}: ${(err as Error).message}`, { cause: err });
+    }
+    failpoint('sink:before-commit');
+    await ctx.commit(files, batches);
+    failpoint('sink:after-commit');
+    this.#writers.clear();
+    this.#batches = [];
+    this.#rows = 0;
+    this.#bytes = 0;
+    if (files.length) this.#seq++;
+    await publishChunkFiles(files);
+    failpoint('sink:after-rename');
+    await ctx.store.finishChunks(ctx.pipeline, files);
+  }
+}
+
+export function create(options: Record<string, unknown>): Sink {
+  return new JsonlSink(options as unknown as JsonlSinkOptions);
+}

@@ -1,0 +1,102 @@
+/** Test helpers: fixtures, a fake component context, and a driver that calls mappers as the engine does. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { StateStore } from '../../src/state/store.js';
+import type { ArtifactRef, ComponentContext, Logger, MapResult, Mapper, Row } from '../../src/types.js';
+import { RowError, RowSkip } from '../../src/types.js';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+
+export function fixture(rel: string): string {
+  return readFileSync(FIXTURES + rel, 'utf8');
+}
+
+export function fixtureJson(rel: string): unknown {
+  return JSON.parse(fixture(rel));
+}
+
+/** The lines of a file as the lines loader yields them: a final newline ends the last line, it does not start an empty one. */
+export function fixtureLines(rel: string): string[] {
+  const lines = fixture(rel).split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+export function artifact(uri = 'file:///data/sample.log', identity = `${uri}#1`): ArtifactRef {
+  return { identity, uri };
+}
+
+export interface FakeContext extends ComponentContext {
+  warnings: string[];
+}
+
+export function fakeContext(store: Partial<StateStore> = {}): FakeContext {
+  const warnings: string[] = [];
+  const log: Logger = {
+    debug() {},
+    info() {},
+    warn(message) {
+      warnings.push(message);
+    },
+    error(message) {
+      warnings.push(message);
+    },
+  };
+  return { pipeline: 'test', store: store as StateStore, log, baseDir: '/tmp', warnings };
+}
+
+export interface RunResult {
+  rows: Row[];
+  errors: Array<{ seq: number; error: RowError }>;
+  skips: Array<{ seq: number; skip: RowSkip }>;
+  filtered: number;
+  remembered: Array<{ namespace: string; key: string; expiresAt: number }>;
+}
+
+/**
+ * Feeds records through a mapper chain the way the engine does: records before `resumeAt` go to
+ * the first mapper's `skip`, an array fans out element by element into the rest of the chain.
+ */
+export function run(chain: Mapper[], records: unknown[], ref: ArtifactRef = artifact(), resumeAt = 0): RunResult {
+  const out: RunResult = { rows: [], errors: [], skips: [], filtered: 0, remembered: [] };
+  const bound = chain.map((m) => m.forArtifact(ref));
+  const emit = (i: number, value: MapResult | unknown, seq: number): void => {
+    if (value === null || value === undefined) out.filtered++;
+    else if (value instanceof RowError) out.errors.push({ seq, error: value });
+    else if (value instanceof RowSkip) out.skips.push({ seq, skip: value });
+    else if (Array.isArray(value) && i > 0) for (const v of value) emit(i, v, seq);
+    else if (i === bound.length) out.rows.push(value as Row);
+    else emit(i + 1, bound[i]!.map(value, ctxFor(seq)), seq);
+  };
+  const ctxFor = (seq: number) => ({
+    artifact: ref,
+    seq,
+    remember: (namespace: string, key: string, expiresAt: number) => out.remembered.push({ namespace, key, expiresAt }),
+  });
+  records.forEach((record, seq) => {
+    if (seq < resumeAt) bound[0]!.skip?.(record, ctxFor(seq));
+    else emit(0, record, seq);
+  });
+  return out;
+}
+
+/** Seeded PRNG (mulberry32): the same seed gives the same sequence on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffle<T>(items: readonly T[], random: () => number): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
