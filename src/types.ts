@@ -67,7 +67,36 @@ export interface ArtifactSource {
   list(ctx: ListContext): AsyncIterable<Artifact>;
 }
 
-export type Source = ArtifactSource;
+/**
+ * A piece of an unbounded stream (a page of CloudWatch events, lines appended to a tailed file):
+ * records already decoded, and the cursor to store once they are committed. Records are numbered
+ * from `firstSeq` (stable across restarts: `_id`s derive from it) and mapped like artifact records.
+ */
+export interface StreamChunk {
+  /** Identity and `_source` of the stream these records come from. */
+  ref: ArtifactRef;
+  records: unknown[];
+  firstSeq: number;
+  /** Stored in the same transaction as the rows of these records: `positions[stream] = value`. */
+  cursor: { stream: string; value: unknown };
+  /** No more records will come for this ref (a rotated file read to its end): mapper state is dropped. */
+  last?: boolean;
+  /** Raw bytes these records came from, for progress. */
+  bytes?: number;
+}
+
+export interface ReadContext extends ListContext {
+  /** The cursor committed for a stream, or undefined before its first commit. */
+  cursor(stream: string): Promise<unknown>;
+}
+
+/** A source of unbounded streams (CloudWatch log groups, tailed files) that keeps its own cursors. */
+export interface StreamSource {
+  kind: 'streams';
+  read(ctx: ReadContext): AsyncIterable<StreamChunk>;
+}
+
+export type Source = ArtifactSource | StreamSource;
 
 /**
  * A loader stage. `bytes` stages transform a byte stream (decompression); `records` stages decode
@@ -105,8 +134,11 @@ export class RowSkip {
   constructor(readonly reason: string) {}
 }
 
-/** `null`/`undefined` drops the record (a filter); an array fans out. */
-export type MapResult = Row | Row[] | RowError | RowSkip | null | undefined;
+/**
+ * `null`/`undefined` drops the record (a filter); an array fans out, and may mix rows with row
+ * errors and skips (one bad event in a CloudTrail document does not cost the good ones).
+ */
+export type MapResult = Row | Array<Row | RowError | RowSkip> | RowError | RowSkip | null | undefined;
 
 /** A mapper bound to one artifact (it may keep per-artifact state such as a VPC header line). */
 export interface ArtifactMapper {
@@ -135,6 +167,8 @@ export interface RowErrorRecord {
 export interface Batch {
   artifact: ArtifactRef;
   rows: Row[];
+  /** Set by a sink that released `rows` once written (to bound memory): how many there were. */
+  rowCount?: number;
   rowErrors: RowErrorRecord[];
   /** Records of the artifact consumed once this batch is committed. */
   position: number;
@@ -148,6 +182,11 @@ export interface Batch {
   remember?: Array<{ namespace: string; key: string; expiresAt: number }>;
   /** Stream pointers (CloudWatch time pointer, tail offsets) committed with this batch. */
   streams?: Record<string, unknown>;
+}
+
+/** Rows a batch brings to the sink, whether or not the sink still holds them. */
+export function batchRows(b: Batch): number {
+  return b.rowCount ?? b.rows.length;
 }
 
 /** The sink's part of the commit protocol; the engine supplies it. */

@@ -7,11 +7,11 @@ import { PipeError } from '../errors.js';
 import { autoDecompress } from '../loaders/decompress.js';
 import { validateComponentOptions } from '../config/options.js';
 import type { ComponentModule } from '../spec.js';
-import type { ArtifactSource, ComponentContext, Loader, Mapper, Sink } from '../types.js';
+import type { ComponentContext, Loader, Mapper, Sink, Source } from '../types.js';
 import type { CollectPlan } from './collect.js';
 
 export interface BuiltPipeline {
-  source: ArtifactSource & { concurrency?: number };
+  source: Source & { concurrency?: number };
   sink: Sink;
   plan: CollectPlan;
 }

@@ -33,7 +33,14 @@ export function baseRow(value: unknown, artifact: ArtifactRef, seq: number): Row
   return row;
 }
 
-class BatchBuilder {
+/** The mapper chain bound to one artifact or stream, with the base-row step when it needs one. */
+export function mapperChain(plan: Pick<CollectPlan, 'mappers' | 'baseRows'>, ref: ArtifactRef): ArtifactMapper[] {
+  const chain = plan.mappers.map((m) => m.forArtifact(ref));
+  if (plan.baseRows) chain.unshift({ map: (v, ctx) => baseRow(v, ref, ctx.seq) });
+  return chain;
+}
+
+export class BatchBuilder {
   batch: Batch;
   constructor(readonly artifact: ArtifactRef) {
     this.batch = BatchBuilder.empty(artifact);
@@ -56,7 +63,7 @@ class BatchBuilder {
   }
 }
 
-function emit(chain: ArtifactMapper[], i: number, value: unknown, ctx: RecordContext, out: BatchBuilder): void {
+export function emit(chain: ArtifactMapper[], i: number, value: unknown, ctx: RecordContext, out: BatchBuilder): void {
   if (value === null || value === undefined) {
     out.batch.filtered++;
   } else if (value instanceof RowError) {
@@ -88,8 +95,7 @@ export async function collectArtifact(
   artifact: Artifact, resumeFrom: number, plan: CollectPlan,
   push: (batch: Batch) => Promise<void>, signal: AbortSignal,
 ): Promise<void> {
-  const chain = plan.mappers.map((m) => m.forArtifact(artifact));
-  if (plan.baseRows) chain.unshift({ map: (v, ctx) => baseRow(v, artifact, ctx.seq) });
+  const chain = mapperChain(plan, artifact);
   const first = chain[0];
   const out = new BatchBuilder(artifact);
   const counter = new ByteCounter();

@@ -9,10 +9,11 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PipeError, toPipeError } from '../errors.js';
 import type { Lock, RunSummary, StateStore } from '../state/store.js';
-import type { Artifact, Batch, ComponentContext, Logger, SourceScope } from '../types.js';
+import { batchRows, type Artifact, type Batch, type ComponentContext, type Logger, type SourceScope } from '../types.js';
 import type { BuiltPipeline } from './build.js';
 import { Channel } from './channel.js';
 import { collectArtifact } from './collect.js';
+import { collectStreams } from './streams.js';
 
 export interface RunOptions {
   pipeline: string;
@@ -124,8 +125,13 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     });
     const channel = new Channel<Batch>(Math.max(4, (source.concurrency ?? 4) * 2));
     const push = async (b: Batch): Promise<void> => {
-      stats.bytesIn += b.bytes - (this.#bytesSeen.get(b.artifact.identity) ?? 0);
-      this.#bytesSeen.set(b.artifact.identity, b.bytes);
+      if (b.streams) {
+        stats.bytesIn += b.bytes;
+      } else {
+        // An artifact's batches count its bytes so far; progress wants the increase.
+        stats.bytesIn += b.bytes - (this.#bytesSeen.get(b.artifact.identity) ?? 0);
+        this.#bytesSeen.set(b.artifact.identity, b.bytes);
+      }
       await channel.push(b);
     };
     const producer = this.#produce(reading, push).then(
@@ -156,7 +162,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
   #committed(batches: Batch[]): void {
     const s = this.stats;
     for (const b of batches) {
-      s.rows += b.rows.length;
+      s.rows += batchRows(b);
       s.rowErrors += b.rowErrors.length;
       s.skipped += b.skipped;
       s.filtered += b.filtered;
@@ -173,6 +179,15 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     const { source, plan } = this.#built;
     const { store, pipeline: name } = this.#opts;
     const stats = this.stats;
+    if (source.kind === 'streams') {
+      const cursor = (stream: string): Promise<unknown> => store.position(name, stream);
+      try {
+        await collectStreams(source, { signal, scope: this.#opts.scope, once: this.#opts.once, cursor }, plan, push);
+      } finally {
+        stats.listingDone = true;
+      }
+      return;
+    }
     const running = new Set<Promise<void>>();
     const limit = source.concurrency ?? 4;
     try {
@@ -193,7 +208,6 @@ export class PipelineRun extends EventEmitter<RunEvents> {
       stats.listingDone = true;
       await Promise.allSettled(running);
     }
-    void name;
   }
 
   /** Decides whether an artifact is collected, and from which record. */

@@ -13,7 +13,7 @@ import { isoTime } from '../rows.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ComponentContext, Mapper, Row } from '../types.js';
 import { RowError, RowSkip } from '../types.js';
-import { cloudWatchDelivery, fanOutWarner, settleFanOut, type Part } from './common.js';
+import { cloudWatchDelivery, settleFanOut, type Part } from './common.js';
 
 export const spec: ComponentSpec = {
   kind: 'mapper',
@@ -142,7 +142,7 @@ export function create(_options: Record<string, unknown>, ctx: ComponentContext)
       return {
         map(value, rc) {
           const r = fromValue(value, artifact.uri, 0);
-          return Array.isArray(r) ? settleFanOut(r, fanOutWarner(ctx.log, 'cloudtrail', rc)) : r;
+          return Array.isArray(r) ? settleFanOut(r) : r;
         },
       };
     },

@@ -64,41 +64,11 @@ export function cloudWatchDelivery(v: Record<string, unknown>): CloudWatchDelive
 }
 
 /**
- * Collapses the parts of one fanned-out record. All rows: the rows. No rows: the first error, else
- * the first skip, else nothing. Rows mixed with errors: the rows, and each error goes to `warn`,
- * because a MapResult cannot carry both (dropping good rows for one bad element would lose data).
+ * The result of one fanned-out record (a Records document, a CloudWatch message): rows, row errors
+ * and skips travel together, and the engine records each bad element with its position, so one
+ * bad event never costs the good ones.
  */
-export function settleFanOut(parts: Part[], warn?: (problem: RowError, index: number) => void): MapResult {
-  const rows: Row[] = [];
-  let firstError: RowError | undefined;
-  let firstSkip: RowSkip | undefined;
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (p instanceof RowError) firstError ??= p;
-    else if (p instanceof RowSkip) firstSkip ??= p;
-    else rows.push(p);
-  }
-  if (rows.length === 0) return firstError ?? firstSkip ?? null;
-  if (firstError && warn) {
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (p instanceof RowError) warn(p, i);
-    }
-  }
-  return rows;
-}
-
-/** The warn callback mappers hand to settleFanOut: one log line per element left out. */
-export function fanOutWarner(
-  log: Logger,
-  mapper: string,
-  ctx: RecordContext,
-): (problem: RowError, index: number) => void {
-  return (problem, index) =>
-    log.warn(`${mapper}: ${ctx.artifact.uri} record ${ctx.seq}: element ${index} left out: ${problem.message}`, {
-      code: problem.code,
-      uri: ctx.artifact.uri,
-      row: ctx.seq,
-      element: index,
-    });
+export function settleFanOut(parts: Part[]): MapResult {
+  if (parts.length === 0) return null;
+  return parts.length === 1 ? parts[0] : parts;
 }

@@ -44,12 +44,9 @@ export class KeyWindow {
     return this.#expires.size;
   }
 
-  /**
-   * Keys remembered by the store. It reports which keys are live, not when each expires, so they
-   * are kept for a full window from now: a key may outlive its stored expiry, never the reverse.
-   */
-  load(keys: Iterable<string>, now: number): void {
-    for (const k of keys) this.#expires.set(k, now + this.windowMs);
+  /** Keys remembered by the store with their expiry, oldest first (so eviction stays in order). */
+  load(keys: ReadonlyMap<string, number>, now: number): void {
+    for (const [k, expiresAt] of keys) if (expiresAt > now) this.#expires.set(k, expiresAt);
   }
 
   /** The expiry of a key seen for the first time in the window (now remembered), or undefined for a duplicate. */

@@ -13,7 +13,7 @@ import { isoTime, positionId } from '../rows.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ArtifactMapper, ComponentContext, Mapper, MapResult, RecordContext, Row } from '../types.js';
 import { RowError, RowSkip } from '../types.js';
-import { cloudWatchDelivery, fanOutWarner, settleFanOut, type CloudWatchEvent, type Part } from './common.js';
+import { cloudWatchDelivery, settleFanOut, type CloudWatchEvent, type Part } from './common.js';
 import { compileVpcFormat, DEFAULT_VPC_FORMAT, headerFields, parseVpcFormat, type VpcFormat } from './vpcflow-fields.js';
 
 export { compileVpcFormat, parseVpcFormat, type VpcFormat } from './vpcflow-fields.js';
@@ -200,7 +200,7 @@ class VpcArtifactMapper implements ArtifactMapper {
       row._source = source;
       parts.push(row);
     }
-    return settleFanOut(parts, fanOutWarner(this.#ctx.log, 'vpcflow', ctx));
+    return settleFanOut(parts);
   }
 }
 

@@ -91,7 +91,8 @@ export class JsonlSink implements Sink {
     return this.#serial(async () => {
       for (const row of batch.rows) await this.#append(partitionOf(row, this.#opts.partition), JSON.stringify(row), true);
       for (const e of batch.rowErrors) await this.#append(ERRORS_PARTITION, JSON.stringify({ ...e, _time: new Date().toISOString() }), false);
-      this.#batches.push(batch);
+      // Keep only what the commit needs: the rows are in the chunk files now.
+      this.#batches.push({ ...batch, rows: [], rowCount: batch.rows.length, rowErrors: batch.rowErrors });
       if (this.#rows >= this.#opts.maxRows || this.#bytes >= this.#opts.maxBytes) await this.#commit();
     });
   }

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PipeError, type Position } from '../errors.js';
-import type { ArtifactRef, Batch, RowErrorRecord } from '../types.js';
+import { batchRows, type ArtifactRef, type Batch, type RowErrorRecord } from '../types.js';
 import { migrations } from './migrations.js';
 import type {
   ArtifactState, ChunkFile, Lock, LockOwner, RunRecord, RunSummary, StateStore, StatusReport,
@@ -16,6 +16,7 @@ import type {
 
 /** Row errors kept in the state file per artifact; all of them go to the sink's dead-letter files. */
 const ROW_ERRORS_KEPT = 100;
+const ROW_ERRORS_TABLE_MAX = 10_000;
 
 interface ArtifactRow {
   identity: string; uri: string; status: ArtifactState['status']; position: number; rows: number;
@@ -178,15 +179,20 @@ export class SqliteStore implements StateStore {
           if (kept++ >= ROW_ERRORS_KEPT) break;
           insertRowError.run(pipeline, identity, e.uri, JSON.stringify(e.position), e.code, e.message, e.raw ?? null, now);
         }
+        for (const r of b.remember ?? []) remember.run(pipeline, r.namespace, r.key, r.expiresAt);
+        for (const [stream, value] of Object.entries(b.streams ?? {})) setPosition.run(pipeline, stream, JSON.stringify(value), now);
+        // A stream's batches move its cursor; only artifacts have a row to advance.
+        if (b.streams) continue;
         const status = b.failed ? 'failed' : b.done ? 'done' : 'in_progress';
         advance.run({
-          pipeline, identity, now, status, position: b.position, rows: b.rows.length, rowErrors: b.rowErrors.length,
+          pipeline, identity, now, status, position: b.position, rows: batchRows(b), rowErrors: b.rowErrors.length,
           errorCode: b.failed?.code ?? null, errorMessage: b.failed?.message ?? null,
           errorPosition: b.failed?.position ? JSON.stringify(b.failed.position) : null,
         });
-        for (const r of b.remember ?? []) remember.run(pipeline, r.namespace, r.key, r.expiresAt);
-        for (const [stream, value] of Object.entries(b.streams ?? {})) setPosition.run(pipeline, stream, JSON.stringify(value), now);
       }
+      // Row errors of streams have no artifact to count against: keep the table bounded overall.
+      db.prepare('DELETE FROM row_errors WHERE pipeline = ? AND id <= (SELECT MAX(id) FROM row_errors WHERE pipeline = ?) - ?')
+        .run(pipeline, pipeline, ROW_ERRORS_TABLE_MAX);
     }).immediate();
   }
 
@@ -204,10 +210,11 @@ export class SqliteStore implements StateStore {
     return r ? JSON.parse(r.value) : undefined;
   }
 
-  async rememberedKeys(pipeline: string, namespace: string, now: number): Promise<Set<string>> {
+  async rememberedKeys(pipeline: string, namespace: string, now: number): Promise<Map<string, number>> {
     this.#db.prepare('DELETE FROM remembered WHERE pipeline = ? AND namespace = ? AND expires_at <= ?').run(pipeline, namespace, now);
-    const rows = this.#db.prepare('SELECT key FROM remembered WHERE pipeline = ? AND namespace = ?').all(pipeline, namespace) as Array<{ key: string }>;
-    return new Set(rows.map((r) => r.key));
+    const rows = this.#db.prepare('SELECT key, expires_at FROM remembered WHERE pipeline = ? AND namespace = ? ORDER BY expires_at')
+      .all(pipeline, namespace) as Array<{ key: string; expires_at: number }>;
+    return new Map(rows.map((r) => [r.key, r.expires_at]));
   }
 
   async status(pipeline: string): Promise<StatusReport> {

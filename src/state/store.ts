@@ -100,8 +100,8 @@ export interface StateStore {
   finishChunks(pipeline: string, files: ChunkFile[]): Promise<void>;
 
   position(pipeline: string, stream: string): Promise<unknown>;
-  /** Keys remembered by mappers (dedupe) that have not expired. */
-  rememberedKeys(pipeline: string, namespace: string, now: number): Promise<Set<string>>;
+  /** Keys remembered by mappers (dedupe) that have not expired, with their expiry (epoch ms). */
+  rememberedKeys(pipeline: string, namespace: string, now: number): Promise<Map<string, number>>;
 
   status(pipeline: string): Promise<StatusReport>;
   close(): Promise<void>;

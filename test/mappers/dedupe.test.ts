@@ -12,9 +12,9 @@ const HOUR = 3_600_000;
 class FakeStore {
   keys: Array<{ pipeline: string; namespace: string; key: string; expiresAt: number }> = [];
   calls: Array<[string, string, number]> = [];
-  async rememberedKeys(pipeline: string, namespace: string, now: number): Promise<Set<string>> {
+  async rememberedKeys(pipeline: string, namespace: string, now: number): Promise<Map<string, number>> {
     this.calls.push([pipeline, namespace, now]);
-    return new Set(this.keys.filter((k) => k.pipeline === pipeline && k.namespace === namespace && k.expiresAt > now).map((k) => k.key));
+    return new Map(this.keys.filter((k) => k.pipeline === pipeline && k.namespace === namespace && k.expiresAt > now).map((k) => [k.key, k.expiresAt]));
   }
   commit(pipeline: string, remembered: Array<{ namespace: string; key: string; expiresAt: number }>): void {
     for (const r of remembered) this.keys.push({ pipeline, ...r });
@@ -124,11 +124,13 @@ describe('KeyWindow', () => {
     expect(w.size).toBe(1);
   });
 
-  it('keeps loaded keys for a full window', () => {
+  it('keeps loaded keys until their stored expiry', () => {
     const w = new KeyWindow(1000);
-    w.load(['x', 'y'], T0);
-    expect(w.admit('x', T0 + 999)).toBeUndefined();
-    expect(w.admit('y', T0 + 1000)).toBe(T0 + 2000);
+    w.load(new Map([['gone', T0 - 1], ['x', T0 + 400], ['y', T0 + 999]]), T0);
+    expect(w.admit('gone', T0)).toBe(T0 + 1000);
+    expect(w.admit('x', T0 + 399)).toBeUndefined();
+    expect(w.admit('x', T0 + 400)).toBe(T0 + 1400);
+    expect(w.admit('y', T0 + 998)).toBeUndefined();
   });
 
   it('turns key values into text', () => {

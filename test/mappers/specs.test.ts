@@ -37,7 +37,7 @@ describe('mapper specs', () => {
   it.each(Object.entries(modules))('%s builds a mapper from its defaults and examples', async (name, mod) => {
     const options: Record<string, unknown> = {};
     for (const [key, o] of Object.entries(mod.spec.options)) options[key] = o.type === 'duration' ? 3_600_000 : (o.example ?? o.default);
-    const store = { rememberedKeys: async () => new Set<string>() };
+    const store = { rememberedKeys: async () => new Map<string, number>() };
     const m = (await mod.create(options, fakeContext(store))) as { forArtifact: unknown };
     expect(typeof m.forArtifact, name).toBe('function');
   });

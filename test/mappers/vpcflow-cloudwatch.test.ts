@@ -46,15 +46,13 @@ describe('vpcflow: CloudWatch Logs deliveries', () => {
     expect(out.rows[0]).not.toHaveProperty('packets_lost_no_route');
   });
 
-  it('keeps the good events of a message with a bad one, and warns about the bad one', () => {
+  it('keeps the good events of a message with a bad one, which is a row error', () => {
     const ctx = fakeContext();
     const msg = fixtureJson(`${OTEL}valid_vpc_flow_cw.json`) as { logEvents: Array<{ message: string }> };
     msg.logEvents[1]!.message = '2 too short';
     const out = run([create({}, ctx)], [msg]);
     expect(out.rows.map((r) => r._id)).toEqual(['eventId1']);
-    expect(ctx.warnings).toEqual([
-      'vpcflow: file:///data/sample.log record 0: element 1 left out: CloudWatch event eventId2: vpcflow: expected 14 fields, got 3',
-    ]);
+    expect(out.errors.map((e) => e.error.message)).toEqual(['CloudWatch event eventId2: vpcflow: expected 14 fields, got 3']);
   });
 
   it('reads one FilterLogEvents event and skips a CONTROL_MESSAGE', () => {

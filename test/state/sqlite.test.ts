@@ -58,15 +58,16 @@ describe('SqliteStore', () => {
       batch(3, 3, {
         remember: [{ namespace: 'd', key: 'k1', expiresAt: Date.now() + 60_000 }, { namespace: 'd', key: 'old', expiresAt: Date.now() - 1 }],
         rowErrors: [{ artifact: ref.identity, uri: ref.uri, position: { row: 2 }, code: 'PIPE_ROW_INVALID', message: 'bad' }],
-        streams: { 'group/a': { t: 5 } },
       }),
+      // A stream's batch moves its cursor and leaves artifacts alone.
+      { ...batch(99, 2), artifact: { identity: 'group/a', uri: 'cloudwatch://group/a' }, streams: { 'group/a': { t: 5 } } },
     ]);
     expect(await store.pendingChunks('p')).toEqual(files);
     await store.finishChunks('p', files);
     expect(await store.pendingChunks('p')).toEqual([]);
     let a = (await store.artifact('p', ref.identity))!;
     expect(a).toMatchObject({ status: 'in_progress', position: 3, rows: 3, rowErrors: 1 });
-    expect([...(await store.rememberedKeys('p', 'd', Date.now()))]).toEqual(['k1']);
+    expect([...(await store.rememberedKeys('p', 'd', Date.now())).keys()]).toEqual(['k1']);
     expect(await store.position('p', 'group/a')).toEqual({ t: 5 });
     const failure = new PipeError('PIPE_ARTIFACT_CORRUPT', 'unexpected end', { position: { row: 7, byte: 99 } });
     await store.commit(lock, [], [batch(7, 4, { failed: failure })]);
