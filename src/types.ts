@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { PipeError, Position } from './errors.js';
-import type { StateStore } from './state/store.js';
+import type { ArtifactState, StateStore } from './state/store.js';
 
 /** A row as written to the sink: the record's own fields plus `_id`, `_time`, `_source`. */
 export type Row = Record<string, unknown>;
@@ -57,8 +57,18 @@ export interface SourceScope {
 export interface ListContext {
   signal: AbortSignal;
   scope: SourceScope;
-  /** Keep listing for new artifacts (`poll`), unless `--once`. */
+  /** `--once`: a single pass even for a source that polls. */
   once: boolean;
+  /** The position stored for one of this pipeline's streams (a listing mark, a cursor). */
+  position(stream: string): Promise<unknown>;
+  /**
+   * Stores a position derived from what is already committed (an S3 listing mark below which every
+   * key is done). Not for cursors of rows: those commit with the rows, through StreamChunk.cursor.
+   */
+  savePosition(stream: string, value: unknown): Promise<void>;
+  /** State of an artifact of this pipeline, by identity. */
+  artifactState(identity: string): Promise<ArtifactState | undefined>;
+  log: Logger;
 }
 
 /** A source that finds artifacts (files, S3 objects). */
@@ -83,12 +93,11 @@ export interface StreamChunk {
   last?: boolean;
   /** Raw bytes these records came from, for progress. */
   bytes?: number;
+  /** Keys to persist with these records (event ids seen inside a re-queried window). */
+  remember?: Array<{ namespace: string; key: string; expiresAt: number }>;
 }
 
-export interface ReadContext extends ListContext {
-  /** The cursor committed for a stream, or undefined before its first commit. */
-  cursor(stream: string): Promise<unknown>;
-}
+export type ReadContext = ListContext;
 
 /** A source of unbounded streams (CloudWatch log groups, tailed files) that keeps its own cursors. */
 export interface StreamSource {

@@ -9,7 +9,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PipeError, toPipeError } from '../errors.js';
 import type { Lock, RunSummary, StateStore } from '../state/store.js';
-import { batchRows, type Artifact, type Batch, type ComponentContext, type Logger, type SourceScope } from '../types.js';
+import { batchRows, type Artifact, type Batch, type ComponentContext, type ListContext, type Logger, type SourceScope } from '../types.js';
 import type { BuiltPipeline } from './build.js';
 import { Channel } from './channel.js';
 import { collectArtifact } from './collect.js';
@@ -134,7 +134,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
       }
       await channel.push(b);
     };
-    const producer = this.#produce(reading, push).then(
+    const producer = this.#produce(lock, reading, push).then(
       () => channel.close(),
       (err: Error) => {
         channel.close();
@@ -175,14 +175,19 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     }
   }
 
-  async #produce(signal: AbortSignal, push: (b: Batch) => Promise<void>): Promise<void> {
+  async #produce(lock: Lock, signal: AbortSignal, push: (b: Batch) => Promise<void>): Promise<void> {
     const { source, plan } = this.#built;
     const { store, pipeline: name } = this.#opts;
     const stats = this.stats;
+    const ctx: ListContext = {
+      signal, scope: this.#opts.scope, once: this.#opts.once, log: this.#opts.log,
+      position: (stream) => store.position(name, stream),
+      savePosition: (stream, value) => store.setPosition(lock, stream, value),
+      artifactState: (identity) => store.artifact(name, identity),
+    };
     if (source.kind === 'streams') {
-      const cursor = (stream: string): Promise<unknown> => store.position(name, stream);
       try {
-        await collectStreams(source, { signal, scope: this.#opts.scope, once: this.#opts.once, cursor }, plan, push);
+        await collectStreams(source, ctx, plan, push);
       } finally {
         stats.listingDone = true;
       }
@@ -191,7 +196,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     const running = new Set<Promise<void>>();
     const limit = source.concurrency ?? 4;
     try {
-      for await (const artifact of source.list({ signal, scope: this.#opts.scope, once: this.#opts.once })) {
+      for await (const artifact of source.list(ctx)) {
         if (signal.aborted) break;
         stats.discovered++;
         const resumeFrom = await this.#admit(artifact);

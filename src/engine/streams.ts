@@ -17,6 +17,7 @@ export async function collectStreams(
       chains.set(chunk.ref.identity, chain);
     }
     const out = new BatchBuilder(chunk.ref);
+    if (chunk.remember?.length) out.batch.remember = [...chunk.remember];
     const rc: RecordContext = {
       artifact: chunk.ref, seq: chunk.firstSeq,
       remember(namespace, key, expiresAt) {

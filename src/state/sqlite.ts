@@ -205,6 +205,16 @@ export class SqliteStore implements StateStore {
     this.#db.transaction(() => { for (const f of files) del.run(pipeline, f.final); })();
   }
 
+  async setPosition(lock: Lock, stream: string, value: unknown): Promise<void> {
+    this.#db.transaction(() => {
+      const held = this.#db.prepare('SELECT token FROM locks WHERE pipeline = ?').get(lock.pipeline) as { token: number } | undefined;
+      if (held?.token !== lock.token) throw this.#lockLost(lock);
+      this.#db.prepare(`INSERT INTO positions (pipeline, stream, value, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`)
+        .run(lock.pipeline, stream, JSON.stringify(value), new Date().toISOString());
+    }).immediate();
+  }
+
   async position(pipeline: string, stream: string): Promise<unknown> {
     const r = this.#db.prepare('SELECT value FROM positions WHERE pipeline = ? AND stream = ?').get(pipeline, stream) as { value: string } | undefined;
     return r ? JSON.parse(r.value) : undefined;

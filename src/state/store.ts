@@ -100,6 +100,12 @@ export interface StateStore {
   finishChunks(pipeline: string, files: ChunkFile[]): Promise<void>;
 
   position(pipeline: string, stream: string): Promise<unknown>;
+  /**
+   * Stores a position outside a chunk commit, for positions derived from what is already committed
+   * (an S3 listing mark below which every key is done): losing such a write costs a little
+   * re-listing, never a row. Refused with PIPE_LOCK_LOST unless `lock` is still held.
+   */
+  setPosition(lock: Lock, stream: string, value: unknown): Promise<void>;
   /** Keys remembered by mappers (dedupe) that have not expired, with their expiry (epoch ms). */
   rememberedKeys(pipeline: string, namespace: string, now: number): Promise<Map<string, number>>;
 

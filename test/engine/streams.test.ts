@@ -23,7 +23,7 @@ const counter: ComponentModule<StreamSource> = {
     return {
       kind: 'streams',
       async *read(ctx: ReadContext): AsyncGenerator<StreamChunk> {
-        let next = ((await ctx.cursor('counter')) as { next: number } | undefined)?.next ?? 0;
+        let next = ((await ctx.position('counter')) as { next: number } | undefined)?.next ?? 0;
         while (next < total && !ctx.signal.aborted) {
           const records = [];
           for (let i = 0; i < 7 && next + i < total; i++) records.push(`line ${next + i}`);
