@@ -42,6 +42,11 @@ export interface ComponentSpec {
    * raw records into rows (`{ message }` for a line, the object itself for JSON).
    */
   consumes?: 'records' | 'rows';
+  /**
+   * Checks beyond each option's type (a filter expression's syntax), run by config validation
+   * after the options are converted, so `pipe validate` reports them with their path and line.
+   */
+  check?(options: Record<string, unknown>): Array<{ option: string; message: string }>;
 }
 
 /** What a component module exports: its spec and the factory that builds it from validated options. */

@@ -213,7 +213,14 @@ async function readComponent(kind: ComponentKind, node: Located, at: string, lin
   const type = typeNode.value;
   const module = await resolveModule(kind, type, childPath(at, 'type'), typeNode.line, ctx);
   if (!module) return undefined;
+  const before = problems.length;
   const resolvedOptions = validateOptions(module.spec, options, at, line, problems);
+  if (problems.length === before && module.spec.check) {
+    for (const p of module.spec.check(resolvedOptions)) {
+      const entry = options?.entries.find((e) => e.key === p.option);
+      problems.push({ path: childPath(at, p.option), line: entry?.line ?? line, message: p.message });
+    }
+  }
   return { type, path: at, line, options: resolvedOptions, module };
 }
 

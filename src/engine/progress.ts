@@ -69,7 +69,7 @@ export class TtyProgress {
   #write: (s: string) => void;
   #columns: () => number;
 
-  constructor(write: (s: string) => void, columns: () => number = () => process.stderr.columns ?? 100) {
+  constructor(write: (s: string) => void, columns: () => number = () => process.stderr.columns || 100) {
     this.#write = write;
     this.#columns = columns;
   }

@@ -4,7 +4,8 @@
  * fanned-out record into one MapResult.
  */
 import type { Logger, MapResult, RecordContext, Row } from '../types.js';
-import { RowError, RowSkip } from '../types.js';
+import { PipeError } from '../errors.js';
+import { RowError, RowSkip, type ComponentContext } from '../types.js';
 
 /** One result per element of a record that fans out. */
 export type Part = Row | RowError | RowSkip;
@@ -72,3 +73,20 @@ export function settleFanOut(parts: Part[]): MapResult {
   if (parts.length === 0) return null;
   return parts.length === 1 ? parts[0] : parts;
 }
+
+/**
+ * A spec `check` that builds the component the way `create` will and turns its configuration error
+ * into a problem at `option`, so `pipe validate` reports it with the option's path and line.
+ */
+export function checkBy(option: string, build: () => unknown): Array<{ option: string; message: string }> {
+  try {
+    build();
+    return [];
+  } catch (err) {
+    if (err instanceof PipeError && err.code === 'PIPE_CONFIG_INVALID') return [{ option, message: err.message }];
+    throw err;
+  }
+}
+
+/** What a spec `check` hands to `create`: mappers whose create needs no context at build time. */
+export const NO_CONTEXT = undefined as unknown as ComponentContext;

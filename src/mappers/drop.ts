@@ -1,11 +1,13 @@
 /** `drop`: removes fields (names or paths) from every row. */
 import { PipeError } from '../errors.js';
+import { checkBy, NO_CONTEXT } from './common.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ComponentContext, Mapper, Row } from '../types.js';
 import { editablePath } from './edit.js';
 import { deletePath, type FieldPath } from './path.js';
 
 export const spec: ComponentSpec = {
+  check: (options) => checkBy('fields', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'drop',
   summary: 'Removes fields from every row.',

@@ -4,11 +4,13 @@
  * before any work, with its column.
  */
 import { PipeError } from '../errors.js';
+import { checkBy, NO_CONTEXT } from './common.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ComponentContext, Mapper, Row } from '../types.js';
 import { compileExpression } from './expr.js';
 
 export const spec: ComponentSpec = {
+  check: (options) => checkBy('where', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'filter',
   summary: 'Keeps the rows for which an expression is true.',

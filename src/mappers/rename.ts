@@ -3,12 +3,14 @@
  * renames do not depend on their order and `{a: b, b: a}` swaps two fields.
  */
 import { PipeError } from '../errors.js';
+import { checkBy, NO_CONTEXT } from './common.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ComponentContext, Mapper, Row } from '../types.js';
 import { editablePath, objectOption } from './edit.js';
 import { deletePath, getPath, hasPath, setPath, type FieldPath } from './path.js';
 
 export const spec: ComponentSpec = {
+  check: (options) => checkBy('fields', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'rename',
   summary: 'Renames fields (names or dotted paths); a field that is missing is left alone.',

@@ -7,6 +7,7 @@
  */
 import { PipeError } from '../errors.js';
 import { isoTime } from '../rows.js';
+import { checkBy, NO_CONTEXT } from './common.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ComponentContext, MapResult, Mapper, Row } from '../types.js';
 import { RowError } from '../types.js';
@@ -14,6 +15,7 @@ import { objectOption } from './edit.js';
 import { getPath, parsePath, setPath, type FieldPath } from './path.js';
 
 export const spec: ComponentSpec = {
+  check: (options) => checkBy('fields', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'set',
   summary: 'Sets fields on every row, to constants or to templates of other fields.',

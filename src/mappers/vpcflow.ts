@@ -13,12 +13,13 @@ import { isoTime, positionId } from '../rows.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ArtifactMapper, ComponentContext, Mapper, MapResult, RecordContext, Row } from '../types.js';
 import { RowError, RowSkip } from '../types.js';
-import { cloudWatchDelivery, settleFanOut, type CloudWatchEvent, type Part } from './common.js';
+import { cloudWatchDelivery, settleFanOut, type CloudWatchEvent, type Part, checkBy, NO_CONTEXT } from './common.js';
 import { compileVpcFormat, DEFAULT_VPC_FORMAT, headerFields, parseVpcFormat, type VpcFormat } from './vpcflow-fields.js';
 
 export { compileVpcFormat, parseVpcFormat, type VpcFormat } from './vpcflow-fields.js';
 
 export const spec: ComponentSpec = {
+  check: (options) => checkBy('format', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'vpcflow',
   summary: 'AWS VPC and Transit Gateway flow log records (header-driven, any version and field order).',
