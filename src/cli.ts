@@ -1,10 +1,12 @@
 /** Commander wiring only: parse, call the command, map errors to exit codes. */
+import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { parseTime } from './config/units.js';
 import { exitCodeFor, runCommand } from './commands/run.js';
 import { listComponents } from './commands/list.js';
 import { renderStatus, statusReport } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
+import { tailCommand, type TailFlags } from './commands/tail.js';
 import { TtyProgress } from './engine/progress.js';
 import { PipeError, toPipeError } from './errors.js';
 import { captureProcessWarnings, StderrLogger, type LogFormat, type LogLevel } from './log.js';
@@ -25,6 +27,9 @@ interface RunFlags extends CommonFlags {
   prefix?: string;
   from?: string;
   to?: string;
+  threads?: string;
+  stopAfterFailures?: string;
+  acceptNewState?: boolean;
 }
 
 const EXAMPLES = `
@@ -32,6 +37,8 @@ Examples:
   pipe run pipelines/local-cloudtrail.yml          collect the bundled CloudTrail fixtures
   pipe run pipelines/                              every pipeline in a directory, side by side
   pipe backfill pipelines/files.yml --from 7d      files modified in the last 7 days
+  pipe backfill pipelines/cloudtrail.yml --prefix AWSLogs/123456789012/ --from 2024-03-01 --to 2024-03-08
+                                                   one account's CloudTrail for a week, from S3
   pipe status pipelines/local-cloudtrail.yml       what is done, failed, in progress
   pipe validate pipelines/*.yml                    check pipeline files
 
@@ -51,6 +58,20 @@ function common(cmd: Command): Command {
 function logger(flags: CommonFlags, progress?: TtyProgress): StderrLogger {
   const level: LogLevel = flags.verbose ? 'debug' : flags.quiet ? 'warn' : 'info';
   return new StderrLogger({ format: flags.logFormat, level, beforeWrite: progress ? () => progress.clear() : undefined });
+}
+
+function threadsOf(value: string | undefined): number {
+  if (value === undefined) return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new PipeError('PIPE_USAGE', `--threads ${value}: expected a whole number from 0 to 64`);
+  return n;
+}
+
+function failureLimitOf(value: string | undefined): number {
+  if (value === undefined) return 25;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new PipeError('PIPE_USAGE', `--stop-after-failures ${value}: expected a whole number (0: never stop early)`);
+  return n;
 }
 
 function scopeOf(flags: RunFlags): SourceScope {
@@ -85,6 +106,8 @@ async function runAction(command: 'run' | 'backfill', files: string[], flags: Ru
     return await runCommand(files, {
       command, state: flags.state, once: !!flags.once, retryFailed: !!flags.retryFailed, dryRun: !!flags.dryRun,
       scope: scopeOf(flags), progress, jsonProgressMs: flags.logFormat === 'json' ? 5000 : 0, log, stop: stop.signal,
+      threads: threadsOf(flags.threads),
+      failureLimit: failureLimitOf(flags.stopAfterFailures), acceptNewState: !!flags.acceptNewState,
     });
   } finally {
     process.off('SIGINT', onSignal);
@@ -105,6 +128,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--once', 'a single pass, even for polling sources')
     .option('--retry-failed', 'try failed artifacts again (from where they failed)')
     .option('--dry-run', 'list what would be collected; collect nothing')
+    .option('--threads <n>', 'worker threads decoding artifacts (default: one per core; 0: none)')
+    .option('--stop-after-failures <n>', 'stop early after n artifacts in a row fail the same way (default 25; 0: never)')
+    .option('--accept-new-state', 'collect into a sink written with another (lost) state file, knowing rows will repeat')
     .addHelpText('after', '\nExample:\n  pipe run pipelines/local-cloudtrail.yml --no-progress')
     .action(async (files: string[], flags: RunFlags) => setExit(await runAction('run', files, flags)));
 
@@ -115,8 +141,22 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--to <time>', 'ISO 8601 or relative (7d, 12h)')
     .option('--retry-failed', 'try failed artifacts again')
     .option('--dry-run', 'list what would be collected; collect nothing')
+    .option('--threads <n>', 'worker threads decoding artifacts (default: one per core; 0: none)')
+    .option('--stop-after-failures <n>', 'stop early after n artifacts in a row fail the same way (default 25; 0: never)')
+    .option('--accept-new-state', 'collect into a sink written with another (lost) state file, knowing rows will repeat')
     .addHelpText('after', '\nExample:\n  pipe backfill pipelines/local-vpcflow.yml --from 2024-03-01 --to 2024-03-02')
     .action(async (file: string, flags: RunFlags) => setExit(await runAction('backfill', [file], { ...flags, once: true })));
+
+  common(program.command('tail').argument('<dir>', 'log directory to follow'))
+    .description('Ad-hoc tailing of a local log directory without YAML: JSONL into --out, or stdout. Runs until SIGINT/SIGTERM.')
+    .option('--include <glob>', 'a glob of relative paths to follow; repeatable (default: every file)', (v: string, all: string[] = []) => [...all, v])
+    .option('--exclude <glob>', 'a glob of relative paths to leave out; repeatable', (v: string, all: string[] = []) => [...all, v])
+    .option('--mapper <name>', 'a mapper to apply, by type or module specifier (e.g. vpcflow); repeatable', (v: string, all: string[] = []) => [...all, v])
+    .option('--out <dir>', 'write JSONL chunk files here, exactly once (default: stdout, at least once)')
+    .addOption(new Option('--start-at <where>', 'where to start in files present at the first run').choices(['beginning', 'end']))
+    .option('--once', 'read what is there now, then exit')
+    .addHelpText('after', `\nExample:\n  pipe tail /var/log/myapp --include '*.log' --include '*.log.*' --out ./out/myapp`)
+    .action(async (dir: string, flags: TailFlags) => setExit(await tailCommand(dir, flags)));
 
   program.command('validate').argument('<pipeline...>', 'pipeline files or directories of them')
     .description('Check pipeline files: every problem with its YAML path and line.')

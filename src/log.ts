@@ -78,5 +78,6 @@ export class StderrLogger implements Logger {
  */
 export function captureProcessWarnings(log: StderrLogger): void {
   process.removeAllListeners('warning');
-  process.on('warning', (w) => log.debug(`node warning: ${w.name}: ${w.message}`));
+  // One line each: the SDK's notice spans several, and every stderr line must start with `pipe:`.
+  process.on('warning', (w) => log.debug(`node warning: ${w.name}: ${w.message.replace(/\s+/g, ' ').trim()}`));
 }

@@ -1,6 +1,9 @@
 /** Built-in components: one plain map from type name to module. No import-time side effects. */
 import type { ComponentKind, ComponentModule } from './spec.js';
 import * as files from './sources/files.js';
+import * as s3 from './sources/s3.js';
+import * as cloudwatch from './sources/cloudwatch.js';
+import * as tail from './sources/tail.js';
 import * as gzip from './loaders/gzip.js';
 import * as lines from './loaders/lines.js';
 import * as json from './loaders/json.js';
@@ -16,7 +19,7 @@ import * as jsonlSink from './sinks/jsonl.js';
 import * as stdoutSink from './sinks/stdout.js';
 
 export const builtins: Record<ComponentKind, Record<string, ComponentModule>> = {
-  source: { files },
+  source: { files, s3, cloudwatch, tail },
   loader: { gzip, lines, json, jsonl },
   mapper: { cloudtrail, vpcflow, filter, set, rename, drop, dedupe },
   sink: { jsonl: jsonlSink, stdout: stdoutSink },

@@ -10,6 +10,9 @@ export function positionId(identity: string, seq: number, sub = 0): string {
 
 /** ISO 8601 UTC with milliseconds, or undefined when the input is not a valid time. */
 export function isoTime(value: unknown): string | undefined {
+  // CloudTrail's `2024-03-01T12:00:00Z`: add the milliseconds without a Date round trip when the
+  // fields are in range (the Date path below still judges anything unusual).
+  if (typeof value === 'string' && value.length === 20 && isPlainUtcSeconds(value)) return `${value.slice(0, 19)}.000Z`;
   let d: Date;
   if (value instanceof Date) d = value;
   else if (typeof value === 'number') d = new Date(value);
@@ -17,4 +20,29 @@ export function isoTime(value: unknown): string | undefined {
   else return undefined;
   const t = d.getTime();
   return Number.isNaN(t) ? undefined : d.toISOString();
+}
+
+const D0 = 48;
+
+function digits(t: string, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = t.charCodeAt(i) - D0;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** `YYYY-MM-DDTHH:MM:SSZ` with every field in range (a day past its month's end is not). */
+function isPlainUtcSeconds(t: string): boolean {
+  if (t[4] !== '-' || t[7] !== '-' || t[10] !== 'T' || t[13] !== ':' || t[16] !== ':' || t[19] !== 'Z') return false;
+  const year = digits(t, 0, 4);
+  const month = digits(t, 5, 2);
+  const day = digits(t, 8, 2);
+  const h = digits(t, 11, 2);
+  const m = digits(t, 14, 2);
+  const s = digits(t, 17, 2);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || h < 0 || h > 23 || m < 0 || m > 59 || s < 0 || s > 59) return false;
+  return day <= 28 || new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
 }

@@ -43,6 +43,11 @@ export interface ComponentSpec {
    */
   consumes?: 'records' | 'rows';
   /**
+   * Loaders and mappers: pure per artifact (no shared state, no store), so the engine may run it in
+   * worker threads, one instance per thread.
+   */
+  parallel?: boolean;
+  /**
    * Checks beyond each option's type (a filter expression's syntax), run by config validation
    * after the options are converted, so `pipe validate` reports them with their path and line.
    */

@@ -59,6 +59,8 @@ export interface ListContext {
   scope: SourceScope;
   /** `--once`: a single pass even for a source that polls. */
   once: boolean;
+  /** `--retry-failed`: failed artifacts are collected again, so a source must list them again. */
+  retryFailed?: boolean;
   /** The position stored for one of this pipeline's streams (a listing mark, a cursor). */
   position(stream: string): Promise<unknown>;
   /**
@@ -95,6 +97,8 @@ export interface StreamChunk {
   bytes?: number;
   /** Keys to persist with these records (event ids seen inside a re-queried window). */
   remember?: Array<{ namespace: string; key: string; expiresAt: number }>;
+  /** Row errors about records that are still delivered (a line kept truncated): `index` into `records`. */
+  rowErrors?: Array<{ index: number; error: RowError }>;
 }
 
 export type ReadContext = ListContext;
@@ -103,6 +107,8 @@ export type ReadContext = ListContext;
 export interface StreamSource {
   kind: 'streams';
   read(ctx: ReadContext): AsyncIterable<StreamChunk>;
+  /** `--dry-run`: what `read` would read (log streams, files), without reading it. */
+  dryRun?(ctx: ReadContext): AsyncIterable<{ uri: string; size?: number; state: string }>;
 }
 
 export type Source = ArtifactSource | StreamSource;
@@ -136,6 +142,14 @@ export class RowError {
     readonly message: string,
     readonly raw?: string,
   ) {}
+}
+
+/**
+ * Several records yielded at once by a loader (the lines of one chunk): the engine takes them one
+ * by one as if yielded singly, without an async step per record.
+ */
+export class RecordBatch {
+  constructor(readonly records: unknown[]) {}
 }
 
 /** A record that is not an event (a CloudTrail digest file): counted, not failed. */
@@ -176,8 +190,10 @@ export interface RowErrorRecord {
 export interface Batch {
   artifact: ArtifactRef;
   rows: Row[];
-  /** Set by a sink that released `rows` once written (to bound memory): how many there were. */
+  /** Set when `rows` were released (written by the sink, or serialized by a worker): how many there were. */
   rowCount?: number;
+  /** The rows already turned into JSON lines per partition (by a worker), instead of `rows`. */
+  serialized?: SerializedPart[];
   rowErrors: RowErrorRecord[];
   /** Records of the artifact consumed once this batch is committed. */
   position: number;
@@ -188,9 +204,25 @@ export interface Batch {
   filtered: number;
   done?: boolean;
   failed?: PipeError;
+  /** The artifact vanished before it could be read (deleted or replaced since listed): recorded as skipped with this reason. */
+  vanished?: PipeError;
   remember?: Array<{ namespace: string; key: string; expiresAt: number }>;
   /** Stream pointers (CloudWatch time pointer, tail offsets) committed with this batch. */
   streams?: Record<string, unknown>;
+}
+
+/** JSON lines of one partition (`dt=2024-03-01`, or '' without partitions), each ending in a newline. */
+export interface SerializedPart {
+  partition: string;
+  /** UTF-8 bytes when serialized by a worker (moved across threads without a copy), else text. */
+  text: string | Uint8Array;
+  rows: number;
+}
+
+/** How a sink turns rows into text, declared so worker threads can do it off the main thread. */
+export interface RowSerializer {
+  format: 'jsonl';
+  partition: 'none' | 'day' | 'hour';
 }
 
 /** Rows a batch brings to the sink, whether or not the sink still holds them. */
@@ -209,9 +241,13 @@ export interface SinkContext extends ComponentContext {
   /** Records the covered batches and the files in one transaction; throws if the lock is lost. */
   commit(files: CommitFiles['files'], batches: Batch[]): Promise<void>;
   signal: AbortSignal;
+  /** The user said the state file is new on purpose (`--accept-new-state`). */
+  acceptNewState?: boolean;
 }
 
 export interface Sink {
+  /** Present when the sink writes JSON lines and accepts batches serialized by workers. */
+  readonly serializer?: RowSerializer;
   /** Recovery of an earlier run's chunks, then ready to write. */
   open(ctx: SinkContext): Promise<void>;
   write(batch: Batch): Promise<void>;

@@ -24,12 +24,18 @@ export interface RunCommandOptions {
   jsonProgressMs: number;
   log: StderrLogger;
   stop: AbortSignal;
+  /** Worker threads per pipeline for decoding artifacts; 0 keeps everything on the main thread. */
+  threads: number;
+  /** Consecutive identical failures that stop a run early (0: never). */
+  failureLimit: number;
+  /** Collect into a sink that was written with another state file, on purpose. */
+  acceptNewState: boolean;
 }
 
 export function exitCodeFor(err: unknown): number {
   const code = err instanceof PipeError ? err.code : undefined;
   if (code === 'PIPE_LOCKED' || code === 'PIPE_LOCK_LOST') return 3;
-  if (code === 'PIPE_CONFIG_INVALID' || code === 'PIPE_USAGE' || code === 'PIPE_STATE_CORRUPT' || code === 'PIPE_COMPONENT_LOAD') return 2;
+  if (code === 'PIPE_CONFIG_INVALID' || code === 'PIPE_USAGE' || code === 'PIPE_STATE_CORRUPT' || code === 'PIPE_STATE_MISMATCH' || code === 'PIPE_COMPONENT_LOAD') return 2;
   return 1;
 }
 
@@ -46,6 +52,7 @@ export function summaryLine(stats: RunStats, now = Date.now()): { text: string; 
     stats.previouslyFailed ? `${stats.previouslyFailed} failed earlier (--retry-failed)` : '',
     stats.rowErrors ? `${stats.rowErrors} row errors` : '',
     stats.skipped ? `${stats.skipped} skipped` : '',
+    stats.vanished ? `${stats.vanished} vanished since listed, skipped` : '',
   ].filter(Boolean);
   const text = `${data.artifacts} artifacts, ${data.rows.toLocaleString('en-US')} rows, ${formatBytes(stats.bytesIn)} in, `
     + `${data.rows_per_s.toLocaleString('en-US')} rows/s, ${stats.failed} failed, ${formatSeconds(f.elapsed_s as number)}`
@@ -61,8 +68,12 @@ async function runOne(cfg: PipelineConfig, opts: RunCommandOptions, stores: Stor
   const run = new PipelineRun({
     pipeline: cfg.name, command: opts.command, store, host: stores.host, runId: newRunId(), once: opts.once,
     retryFailed: opts.retryFailed, dryRun: opts.dryRun, scope: opts.scope, stop: opts.stop, log,
+    threads: opts.threads, file: cfg.file, failureLimit: opts.failureLimit, acceptNewState: opts.acceptNewState,
+    // The lock's lease (renewed every third of it); short leases are for tests of takeover.
+    leaseMs: Number(process.env.PIPE_LOCK_LEASE_MS) || 30_000,
   }, built, ctx);
   run.on('failed', (f) => log.warn(`artifact failed: ${f.uri}: ${f.message}`, { code: f.code, position: f.position }));
+  run.on('vanished', (f) => log.warn(`artifact skipped: ${f.message}`, { code: f.code }));
   let dry = 0;
   let dryBytes = 0;
   run.on('dryRun', (d) => {

@@ -14,6 +14,8 @@ export interface BuiltPipeline {
   source: Source & { concurrency?: number };
   sink: Sink;
   plan: CollectPlan;
+  /** Every loader and mapper may run in worker threads. */
+  parallel: boolean;
 }
 
 /** Loader types that decompress: listing one turns automatic detection off. */
@@ -32,10 +34,18 @@ async function make<T>(c: ComponentConfig, ctx: ComponentContext): Promise<T> {
 
 export async function buildPipeline(cfg: PipelineConfig, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<BuiltPipeline> {
   const source = await make<BuiltPipeline['source']>(cfg.source, ctx);
+  const sink = await make<Sink>(cfg.sink, ctx);
+  const { plan, parallel } = await buildPlan(cfg, ctx, loaderModule);
+  return { source, sink, plan, parallel };
+}
+
+/**
+ * The loader chain (declared, or the first mapper's default) and the mapper chain; also built
+ * inside each worker thread. `parallel` says whether every stage may run in a worker.
+ */
+export async function buildPlan(cfg: PipelineConfig, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<{ plan: CollectPlan; parallel: boolean }> {
   const mappers: Mapper[] = [];
   for (const m of cfg.mappers) mappers.push(await make<Mapper>(m, ctx));
-  const sink = await make<Sink>(cfg.sink, ctx);
-
   const firstSpec = cfg.mappers[0]?.module.spec;
   let loaderConfigs: Array<{ type: string; options: Record<string, unknown>; module: ComponentModule }>;
   if (cfg.loader?.length) {
@@ -55,8 +65,9 @@ export async function buildPipeline(cfg: PipelineConfig, ctx: ComponentContext, 
   if (loaders.length === 0 || loaders[loaders.length - 1]!.output !== 'records') {
     throw new PipeError('PIPE_CONFIG_INVALID', `${cfg.file}: loader: the last loader must produce records (lines, json or jsonl)`);
   }
+  const parallel = cfg.mappers.every((m) => m.module.spec.parallel === true) && loaderConfigs.every((l) => l.module.spec.parallel === true);
   return {
-    source, sink,
+    parallel,
     plan: {
       decompress: loaderConfigs.some((l) => DECOMPRESSORS.has(l.type)) ? undefined : autoDecompress,
       loaders, mappers,

@@ -5,12 +5,12 @@
  * artifact is read again from the start and its first N records are skipped (mappers still see
  * them through `skip`, so a VPC header line is not lost).
  */
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toPipeError } from '../errors.js';
 import { positionId } from '../rows.js';
 import {
-  RowError, RowSkip,
+  RecordBatch, RowError, RowSkip,
   type Artifact, type ArtifactMapper, type ArtifactRef, type Batch, type Loader, type Mapper, type RecordContext, type Row, type StreamStage,
 } from '../types.js';
 
@@ -95,6 +95,39 @@ export async function collectArtifact(
   artifact: Artifact, resumeFrom: number, plan: CollectPlan,
   push: (batch: Batch) => Promise<void>, signal: AbortSignal,
 ): Promise<void> {
+  let raw: Readable;
+  try {
+    raw = await artifact.open({ signal });
+  } catch (err) {
+    await push(openFailure(artifact, err, signal));
+    return;
+  }
+  await decodeArtifact(artifact, raw, resumeFrom, plan, push, signal);
+}
+
+/** The batch that ends an artifact which could not even be opened (or whose open was interrupted). */
+export function openFailure(artifact: ArtifactRef, err: unknown, signal: AbortSignal): Batch {
+  const last = BatchBuilder.empty(artifact);
+  if (!signal.aborted) {
+    const failure = toPipeError(err, 'PIPE_ARTIFACT_UNREADABLE');
+    failure.position = { row: 0, byte: 0, ...failure.position };
+    // Gone between listing and reading (deleted, or replaced by a version with a new identity):
+    // nothing is wrong with it, so it is skipped with the reason rather than failed.
+    if (failure.code === 'PIPE_ARTIFACT_NOT_FOUND') last.vanished = failure;
+    else last.failed = failure;
+  }
+  return last;
+}
+
+/**
+ * Decodes an opened artifact: raw bytes → loaders → mapper chain → batches, ending with a batch
+ * marked `done`, `failed` (with the position reached), or neither when interrupted. Runs on the
+ * main thread or inside a worker (src/engine/worker.ts) alike.
+ */
+export async function decodeArtifact(
+  artifact: ArtifactRef, raw: Readable, resumeFrom: number, plan: CollectPlan,
+  push: (batch: Batch) => Promise<void>, signal: AbortSignal,
+): Promise<void> {
   const chain = mapperChain(plan, artifact);
   const first = chain[0];
   const out = new BatchBuilder(artifact);
@@ -106,18 +139,25 @@ export async function collectArtifact(
       (out.batch.remember ??= []).push({ namespace, key, expiresAt });
     },
   };
+  /** Maps one record; true when the batch is full and must be pushed. */
+  const step = (record: unknown): boolean => {
+    ctx.seq = seq;
+    if (seq < resumeFrom) first?.skip?.(record, ctx);
+    else emit(chain, 0, record, ctx, out);
+    seq++;
+    const b = out.batch;
+    return b.rows.length + b.rowErrors.length + b.filtered + b.skipped >= plan.batchSize;
+  };
   const consume = async (records: AsyncIterable<unknown>): Promise<void> => {
-    for await (const record of records) {
-      ctx.seq = seq;
-      if (seq < resumeFrom) first?.skip?.(record, ctx);
-      else emit(chain, 0, record, ctx, out);
-      seq++;
-      const b = out.batch;
-      if (b.rows.length + b.rowErrors.length + b.filtered + b.skipped >= plan.batchSize) await push(out.take(seq, counter.bytes));
+    for await (const item of records) {
+      if (item instanceof RecordBatch) {
+        for (const record of item.records) if (step(record)) await push(out.take(seq, counter.bytes));
+      } else if (step(item)) {
+        await push(out.take(seq, counter.bytes));
+      }
     }
   };
   try {
-    const raw = await artifact.open({ signal });
     const stages: StreamStage[] = [];
     if (plan.decompress) stages.push(plan.decompress());
     for (const l of plan.loaders) stages.push(l.stage(artifact));

@@ -32,7 +32,7 @@ export function formatSeconds(s: number): string {
 export function progressFacts(stats: RunStats, now = Date.now()): Record<string, number | boolean | undefined> {
   const elapsed = Math.max(0.001, (now - stats.startedAt) / 1000);
   const toCollect = stats.discovered - stats.unchanged - stats.previouslyFailed;
-  const completed = stats.done + stats.failed;
+  const completed = stats.done + stats.failed + (stats.vanished ?? 0);
   const ratio = stats.listingDone && toCollect > 0 ? completed / toCollect : undefined;
   const eta = ratio && ratio > 0 && ratio < 1 ? (elapsed / ratio) * (1 - ratio) : undefined;
   return {

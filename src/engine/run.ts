@@ -14,6 +14,7 @@ import type { BuiltPipeline } from './build.js';
 import { Channel } from './channel.js';
 import { collectArtifact } from './collect.js';
 import { collectStreams } from './streams.js';
+import { WorkerPool } from './parallel.js';
 
 export interface RunOptions {
   pipeline: string;
@@ -29,6 +30,18 @@ export interface RunOptions {
   stop: AbortSignal;
   log: Logger;
   leaseMs?: number;
+  /** Worker threads for decoding artifacts (0: all on the main thread). */
+  threads?: number;
+  /**
+   * Stop early when this many artifacts in a row fail with the same error code (expired
+   * credentials, AccessDenied on the whole bucket, a full disk) instead of recording thousands of
+   * identical failures. Isolated bad artifacts never trip it. 0 disables.
+   */
+  failureLimit?: number;
+  /** The sink was written with another state file and the user accepts collecting it all again. */
+  acceptNewState?: boolean;
+  /** The pipeline file, which worker threads load to build their own loaders and mappers. */
+  file?: string;
 }
 
 /** Live counters: the CLI renders them as a progress bar or JSON progress lines. */
@@ -46,6 +59,8 @@ export interface RunStats {
   filtered: number;
   bytesIn: number;
   listingDone: boolean;
+  /** Artifacts that vanished between listing and reading, recorded as skipped. */
+  vanished?: number;
 }
 
 export interface DryRunItem {
@@ -56,13 +71,14 @@ export interface DryRunItem {
 
 export interface RunEvents {
   failed: [{ uri: string; code: string; message: string; position?: unknown }];
+  vanished: [{ uri: string; code: string; message: string }];
   dryRun: [DryRunItem];
 }
 
 export class PipelineRun extends EventEmitter<RunEvents> {
   readonly stats: RunStats = {
     startedAt: Date.now(), discovered: 0, unchanged: 0, previouslyFailed: 0, inFlight: 0, done: 0, failed: 0,
-    rows: 0, rowErrors: 0, skipped: 0, filtered: 0, bytesIn: 0, listingDone: false,
+    rows: 0, rowErrors: 0, skipped: 0, filtered: 0, bytesIn: 0, listingDone: false, vanished: 0,
   };
   #opts: RunOptions;
   #built: BuiltPipeline;
@@ -90,12 +106,16 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     try {
       await this.#collect(lock, fatal);
     } catch (err) {
-      error = toPipeError(fatal.signal.aborted ? fatal.signal.reason : err, 'PIPE_INTERNAL');
+      const cause = fatal.signal.aborted ? fatal.signal.reason : err;
+      error = (cause as { code?: string }).code === 'SQLITE_BUSY'
+        ? new PipeError('PIPE_LOCKED', `state file ${store.location} stayed busy for 15 s: another process holds a write transaction (a stalled run?)`, { cause })
+        : toPipeError(cause, 'PIPE_INTERNAL');
     } finally {
       clearInterval(heartbeat);
       await this.#built.sink.close().catch(() => undefined);
     }
     const s = this.stats;
+    if (!error && this.#halt.signal.aborted) error = this.#halt.signal.reason as PipeError;
     const exitCode = error ? (error.code === 'PIPE_LOCK_LOST' ? 3 : 1) : this.#opts.stop.aborted ? 130 : s.failed > 0 ? 1 : 0;
     const summary: RunSummary = {
       artifacts: s.done + s.failed, failed: s.failed, rows: s.rows, rowErrors: s.rowErrors, skipped: s.skipped, bytes: s.bytesIn, exitCode,
@@ -114,10 +134,10 @@ export class PipelineRun extends EventEmitter<RunEvents> {
   async #collect(lock: Lock, fatal: AbortController): Promise<void> {
     const { source, sink, plan } = this.#built;
     const { store, pipeline: name, stop } = this.#opts;
-    const reading = AbortSignal.any([stop, fatal.signal]);
+    const reading = AbortSignal.any([stop, fatal.signal, this.#halt.signal]);
     const stats = this.stats;
     await sink.open({
-      ...this.#ctx, runId: this.#opts.runId, signal: fatal.signal,
+      ...this.#ctx, runId: this.#opts.runId, signal: fatal.signal, acceptNewState: this.#opts.acceptNewState === true,
       commit: async (files, batches) => {
         await store.commit(lock, files, batches);
         this.#committed(batches);
@@ -132,6 +152,9 @@ export class PipelineRun extends EventEmitter<RunEvents> {
         stats.bytesIn += b.bytes - (this.#bytesSeen.get(b.artifact.identity) ?? 0);
         this.#bytesSeen.set(b.artifact.identity, b.bytes);
       }
+      // Watched as batches end artifacts, before their commit: a storm of instant failures would
+      // otherwise be read whole before the first of them is committed.
+      this.#watchFailures(b);
       await channel.push(b);
     };
     const producer = this.#produce(lock, reading, push).then(
@@ -159,6 +182,23 @@ export class PipelineRun extends EventEmitter<RunEvents> {
 
   #bytesSeen = new Map<string, number>();
 
+  /** Stops reading (then flushes and commits as for SIGINT) when the failure monitor trips. */
+  #halt = new AbortController();
+  #streak = { code: '', count: 0 };
+
+  /** The error monitor: a streak of identical failures with no success in between. */
+  #watchFailures(b: Batch): void {
+    const limit = this.#opts.failureLimit ?? 25;
+    if (b.done) this.#streak = { code: '', count: 0 };
+    if (!b.failed || limit <= 0) return;
+    this.#streak = b.failed.code === this.#streak.code ? { code: b.failed.code, count: this.#streak.count + 1 } : { code: b.failed.code, count: 1 };
+    if (this.#streak.count >= limit && !this.#halt.signal.aborted) {
+      this.#halt.abort(new PipeError('PIPE_SOURCE_FAILED',
+        `stopped early: the last ${this.#streak.count} artifacts all failed with ${b.failed.code} (latest: ${b.failed.message}); `
+        + 'fix the cause, then run again (failed artifacts are retried with --retry-failed)'));
+    }
+  }
+
   #committed(batches: Batch[]): void {
     const s = this.stats;
     for (const b of batches) {
@@ -171,7 +211,11 @@ export class PipelineRun extends EventEmitter<RunEvents> {
         s.failed++;
         this.emit('failed', { uri: b.artifact.uri, code: b.failed.code, message: b.failed.message, position: b.failed.position });
       }
-      if (b.done || b.failed) this.#bytesSeen.delete(b.artifact.identity);
+      if (b.vanished) {
+        s.vanished = (s.vanished ?? 0) + 1;
+        this.emit('vanished', { uri: b.artifact.uri, code: b.vanished.code, message: b.vanished.message });
+      }
+      if (b.done || b.failed || b.vanished) this.#bytesSeen.delete(b.artifact.identity);
     }
   }
 
@@ -180,21 +224,28 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     const { store, pipeline: name } = this.#opts;
     const stats = this.stats;
     const ctx: ListContext = {
-      signal, scope: this.#opts.scope, once: this.#opts.once, log: this.#opts.log,
+      signal, scope: this.#opts.scope, once: this.#opts.once, retryFailed: this.#opts.retryFailed, log: this.#opts.log,
       position: (stream) => store.position(name, stream),
       savePosition: (stream, value) => store.setPosition(lock, stream, value),
       artifactState: (identity) => store.artifact(name, identity),
     };
     if (source.kind === 'streams') {
       try {
-        await collectStreams(source, ctx, plan, push);
+        // --dry-run collects nothing: a stream source may say what it would read.
+        if (this.#opts.dryRun) for await (const item of source.dryRun?.(ctx) ?? []) this.emit('dryRun', item);
+        else await collectStreams(source, ctx, plan, push);
       } finally {
         stats.listingDone = true;
       }
       return;
     }
     const running = new Set<Promise<void>>();
-    const limit = source.concurrency ?? 4;
+    const pool = await this.#startPool();
+    const collect = pool
+      ? (a: Artifact, from: number) => pool.collect(a, from, push, signal)
+      : (a: Artifact, from: number) => collectArtifact(a, from, plan, push, signal);
+    // With workers, keep every thread busy while the main thread waits on I/O.
+    const limit = Math.max(source.concurrency ?? 4, (this.#opts.threads ?? 0) * 2);
     try {
       for await (const artifact of source.list(ctx)) {
         if (signal.aborted) break;
@@ -202,7 +253,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
         const resumeFrom = await this.#admit(artifact);
         if (resumeFrom === undefined) continue;
         stats.inFlight++;
-        const task = collectArtifact(artifact, resumeFrom, plan, push, signal).finally(() => {
+        const task = collect(artifact, resumeFrom).finally(() => {
           stats.inFlight--;
           running.delete(task);
         });
@@ -212,6 +263,23 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     } finally {
       stats.listingDone = true;
       await Promise.allSettled(running);
+      await pool?.close();
+    }
+  }
+
+  /** Worker threads when every stage allows them; on any trouble starting them, the main thread does the work. */
+  async #startPool(): Promise<WorkerPool | undefined> {
+    const threads = this.#opts.threads ?? 0;
+    const { parallel, sink } = this.#built;
+    if (threads <= 0 || !parallel || !sink.serializer || !this.#opts.file || !WorkerPool.available()) return undefined;
+    const pool = new WorkerPool(threads, { file: this.#opts.file, env: { ...process.env }, partition: sink.serializer.partition }, this.#opts.log);
+    try {
+      await pool.ready();
+      return pool;
+    } catch (err) {
+      this.#opts.log.warn(`worker threads unavailable, decoding on the main thread: ${(err as Error).message}`);
+      await pool.close();
+      return undefined;
     }
   }
 

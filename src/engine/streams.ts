@@ -28,6 +28,7 @@ export async function collectStreams(
       rc.seq = chunk.firstSeq + i;
       emit(chain, 0, chunk.records[i], rc, out);
     }
+    for (const e of chunk.rowErrors ?? []) out.error(e.error, chunk.firstSeq + e.index);
     const batch = out.take(chunk.firstSeq + chunk.records.length, chunk.bytes ?? 0);
     batch.streams = { [chunk.cursor.stream]: chunk.cursor.value };
     if (chunk.last) chains.delete(chunk.ref.identity);

@@ -11,6 +11,7 @@ import { ChunkReader } from './chunks.js';
 import { gunzipMembers } from './gzip-decoder.js';
 
 export const spec: ComponentSpec = {
+  parallel: true,
   kind: 'loader',
   type: 'gzip',
   summary: 'Decompresses gzip content (any number of members); content that is not gzip fails the artifact.',

@@ -31,6 +31,7 @@ import { JsonRecordDecoder, attempt, decodeInMemory, type JsonSelectOptions } fr
 export const DEFAULT_MAX_IN_MEMORY_BYTES = 32 * 1024 * 1024;
 
 export const spec: ComponentSpec = {
+  parallel: true,
   kind: 'loader',
   type: 'json',
   summary: 'JSON documents of any size: the elements of the array at `path` (streamed), or each whole document.',

@@ -20,6 +20,7 @@ import { linesOptions, spec as linesSpec, type LinesOptions } from './lines.js';
 const RAW_PREVIEW_CHARS = 1024;
 
 export const spec: ComponentSpec = {
+  parallel: true,
   kind: 'loader',
   type: 'jsonl',
   summary: 'One JSON value per line; a line that is not JSON becomes a row error in its place. Blank lines are skipped.',

@@ -22,6 +22,11 @@ export type LineItem = string | RowError;
 export interface LineSplitterOptions {
   maxLineBytes: number;
   encoding?: LineEncoding;
+  /**
+   * Bytes of an over-long line kept as its RowError's `raw` (default RAW_PREVIEW_BYTES). The tail
+   * source keeps `maxLineBytes` of them to deliver such a line truncated instead of dropping it.
+   */
+  keepBytes?: number;
 }
 
 /** Bytes of an over-long line kept as the RowError's `raw`. */
@@ -33,6 +38,7 @@ const CR = 0x0d;
 export class LineSplitter {
   readonly #max: number;
   readonly #encoding: LineEncoding;
+  readonly #keep: number;
   /** Pieces of the line in progress (at most max + 1 bytes: the +1 is a `\r` before a `\n` to come). */
   #parts: Buffer[] = [];
   #partBytes = 0;
@@ -45,6 +51,7 @@ export class LineSplitter {
   constructor(options: LineSplitterOptions) {
     this.#max = options.maxLineBytes;
     this.#encoding = options.encoding ?? 'utf8';
+    this.#keep = options.keepBytes ?? RAW_PREVIEW_BYTES;
   }
 
   /** Appends to `out` every line that `chunk` completes. */
@@ -91,7 +98,7 @@ export class LineSplitter {
     const length = bytes.length > 0 && bytes[bytes.length - 1] === CR ? bytes.length - 1 : bytes.length;
     if (length > this.#max) {
       this.#first = false;
-      out.push(tooLong(length, this.#max, bytes.subarray(0, Math.min(length, RAW_PREVIEW_BYTES)), this.#encoding));
+      out.push(tooLong(length, this.#max, bytes.subarray(0, Math.min(length, this.#keep)), this.#encoding));
       return;
     }
     const line = bytes.toString(this.#encoding, 0, length);
@@ -102,15 +109,15 @@ export class LineSplitter {
     this.#lastByte = piece[piece.length - 1]!;
     if (this.#overflow >= 0) {
       this.#overflow += piece.length;
-      if (this.#head.length < RAW_PREVIEW_BYTES) {
-        this.#head = Buffer.concat([this.#head, piece.subarray(0, RAW_PREVIEW_BYTES - this.#head.length)]);
+      if (this.#head.length < this.#keep) {
+        this.#head = Buffer.concat([this.#head, piece.subarray(0, this.#keep - this.#head.length)]);
       }
       return;
     }
     if (this.#partBytes + piece.length > this.#max + 1) {
       // Over the limit: keep a copy of the first bytes only, then count.
-      const all = Buffer.concat([...this.#parts, piece.subarray(0, RAW_PREVIEW_BYTES)]);
-      this.#head = Buffer.from(all.subarray(0, RAW_PREVIEW_BYTES));
+      const all = Buffer.concat([...this.#parts, piece.subarray(0, this.#keep)]);
+      this.#head = Buffer.from(all.subarray(0, this.#keep));
       this.#overflow = this.#partBytes + piece.length;
       this.#parts = [];
       this.#partBytes = 0;
@@ -126,9 +133,9 @@ export class LineSplitter {
     if (this.#overflow >= 0) {
       const last = tail.length > 0 ? tail[tail.length - 1] : this.#lastByte;
       const length = this.#overflow + tail.length - (last === CR ? 1 : 0);
-      const head = this.#head.length < RAW_PREVIEW_BYTES ? Buffer.concat([this.#head, tail]) : this.#head;
+      const head = this.#head.length < this.#keep ? Buffer.concat([this.#head, tail]) : this.#head;
       this.#first = false;
-      out.push(tooLong(length, this.#max, head.subarray(0, Math.min(length, RAW_PREVIEW_BYTES)), this.#encoding));
+      out.push(tooLong(length, this.#max, head.subarray(0, Math.min(length, this.#keep)), this.#encoding));
       this.#overflow = -1;
       this.#head = Buffer.alloc(0);
     } else {

@@ -15,6 +15,7 @@ import { LineSplitter, type LineEncoding, type LineItem } from './line-splitter.
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
 export const spec: ComponentSpec = {
+  parallel: true,
   kind: 'loader',
   type: 'lines',
   summary: 'One record per line (LF or CRLF); an over-long line becomes a row error in its place.',

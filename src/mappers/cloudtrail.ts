@@ -16,6 +16,7 @@ import { RowError, RowSkip } from '../types.js';
 import { cloudWatchDelivery, settleFanOut, type Part } from './common.js';
 
 export const spec: ComponentSpec = {
+  parallel: true,
   kind: 'mapper',
   type: 'cloudtrail',
   summary: 'AWS CloudTrail events: one row per event, every field kept as delivered (lossless).',

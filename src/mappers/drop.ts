@@ -7,6 +7,7 @@ import { editablePath } from './edit.js';
 import { deletePath, type FieldPath } from './path.js';
 
 export const spec: ComponentSpec = {
+  parallel: true,
   check: (options) => checkBy('fields', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'drop',

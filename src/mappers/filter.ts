@@ -10,6 +10,7 @@ import type { ComponentContext, Mapper, Row } from '../types.js';
 import { compileExpression } from './expr.js';
 
 export const spec: ComponentSpec = {
+  parallel: true,
   check: (options) => checkBy('where', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'filter',

@@ -10,6 +10,7 @@ import { editablePath, objectOption } from './edit.js';
 import { deletePath, getPath, hasPath, setPath, type FieldPath } from './path.js';
 
 export const spec: ComponentSpec = {
+  parallel: true,
   check: (options) => checkBy('fields', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'rename',

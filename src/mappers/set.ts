@@ -15,6 +15,7 @@ import { objectOption } from './edit.js';
 import { getPath, parsePath, setPath, type FieldPath } from './path.js';
 
 export const spec: ComponentSpec = {
+  parallel: true,
   check: (options) => checkBy('fields', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'set',

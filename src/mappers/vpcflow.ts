@@ -19,6 +19,7 @@ import { compileVpcFormat, DEFAULT_VPC_FORMAT, headerFields, parseVpcFormat, typ
 export { compileVpcFormat, parseVpcFormat, type VpcFormat } from './vpcflow-fields.js';
 
 export const spec: ComponentSpec = {
+  parallel: true,
   check: (options) => checkBy('format', () => create(options, NO_CONTEXT)),
   kind: 'mapper',
   type: 'vpcflow',

@@ -2,9 +2,10 @@
  * Chunk files: rows appended under a temporary name, fsynced, then (after the state commit)
  * renamed to their final name. Shared by every sink that writes files (jsonl now, s3 later).
  */
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { PipeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import type { ChunkFile } from '../state/store.js';
 
@@ -18,7 +19,7 @@ export class ChunkFileWriter {
   /** Uncompressed bytes appended. */
   bytes = 0;
   #fh: FileHandle | undefined;
-  #parts: string[] = [];
+  #parts: Array<string | Uint8Array> = [];
   #pending = 0;
   #gzip: boolean;
 
@@ -28,23 +29,27 @@ export class ChunkFileWriter {
     this.#gzip = gzip;
   }
 
-  /** Appends one line (with its newline); returns true when the buffer should be written out. */
-  append(line: string, isRow = true): boolean {
-    this.#parts.push(line);
-    this.#pending += line.length;
-    this.bytes += Buffer.byteLength(line);
-    if (isRow) this.rows++;
+  /** Appends JSON lines (each with its newline) holding `rows` rows; true when the buffer should be written out. */
+  append(text: string | Uint8Array, rows: number): boolean {
+    this.#parts.push(text);
+    const size = typeof text === 'string' ? Buffer.byteLength(text) : text.byteLength;
+    this.#pending += size;
+    this.bytes += size;
+    this.rows += rows;
     return this.#pending >= WRITE_BUFFER;
   }
 
   async writeOut(): Promise<void> {
     if (this.#parts.length === 0) return;
     this.#fh ??= await open(this.tmp, 'w');
-    const text = Buffer.from(this.#parts.join(''));
+    const parts = this.#parts;
+    const text = parts.length === 1 && typeof parts[0] !== 'string'
+      ? parts[0]!
+      : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
     this.#parts = [];
     this.#pending = 0;
     // Each write is its own gzip member: a multi-member file every gzip reader accepts, with bounded memory.
-    await this.#fh.write(this.#gzip ? gzipSync(text) : text);
+    await writeAll(this.#fh, this.#gzip ? gzipSync(text) : text, this.tmp);
     failpoint('sink:write');
   }
 
@@ -62,6 +67,21 @@ export class ChunkFileWriter {
     await this.#fh?.close().catch(() => undefined);
     this.#fh = undefined;
     await rm(this.tmp, { force: true });
+  }
+}
+
+/**
+ * write(2) may write less than asked (a disk filling up does that without an error): keep writing
+ * the rest, and call a write that makes no progress what it is, so no short file is ever committed.
+ */
+async function writeAll(fh: FileHandle, data: Uint8Array, path: string): Promise<void> {
+  let offset = 0;
+  while (offset < data.byteLength) {
+    const { bytesWritten } = await fh.write(data, offset, data.byteLength - offset);
+    if (bytesWritten <= 0) {
+      throw Object.assign(new Error(`ENOSPC: no space left on device, write ${path}`), { code: 'ENOSPC' });
+    }
+    offset += bytesWritten;
   }
 }
 
@@ -103,4 +123,24 @@ export async function discardUnrecorded(tmpDir: string, recorded: Set<string>): 
     removed++;
   }
   return removed;
+}
+
+/**
+ * A sink directory remembers which state file its chunks were committed with. A run whose state
+ * file is not that one (deleted, replaced, a wrong --state) has no record of what was delivered and
+ * would collect everything again, duplicating every row: it is refused unless the user says so.
+ */
+export async function checkSinkOwner(ownerFile: string, pipeline: string, stateId: string, statePath: string, accept: boolean): Promise<void> {
+  const text = await readFile(ownerFile, 'utf8').catch(() => undefined);
+  const owner = text ? (JSON.parse(text) as { stateId: string; state: string }) : undefined;
+  if (owner && owner.stateId !== stateId && !accept) {
+    throw new PipeError('PIPE_STATE_MISMATCH',
+      `sink ${dirname(dirname(ownerFile))} holds rows of pipeline ${pipeline} committed with another state file `
+      + `(${owner.state}, id ${owner.stateId}); ${statePath} has no record of them, so this run would collect everything again `
+      + 'and duplicate every row. Restore that state file, point --state at it, or pass --accept-new-state to start over on purpose');
+  }
+  if (owner?.stateId !== stateId) {
+    await mkdir(dirname(ownerFile), { recursive: true });
+    await writeFile(ownerFile, JSON.stringify({ pipeline, stateId, state: statePath }) + '\n');
+  }
 }

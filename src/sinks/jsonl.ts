@@ -14,8 +14,9 @@ import { join, resolve } from 'node:path';
 import { PipeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import type { ComponentSpec } from '../spec.js';
-import type { Batch, Row, Sink, SinkContext } from '../types.js';
-import { ChunkFileWriter, discardUnrecorded, publishChunkFiles } from './chunk.js';
+import { batchRows, type Batch, type RowSerializer, type Sink, type SinkContext } from '../types.js';
+import { serializeRows } from './serialize.js';
+import { checkSinkOwner, ChunkFileWriter, discardUnrecorded, publishChunkFiles } from './chunk.js';
 
 export const spec: ComponentSpec = {
   kind: 'sink',
@@ -42,13 +43,6 @@ export interface JsonlSinkOptions {
 
 const ERRORS_PARTITION = '_errors';
 
-export function partitionOf(row: Row, mode: JsonlSinkOptions['partition']): string {
-  if (mode === 'none') return '';
-  const t = typeof row._time === 'string' ? row._time : '';
-  if (t.length < 13) return 'dt=unknown';
-  return mode === 'day' ? `dt=${t.slice(0, 10)}` : `dt=${t.slice(0, 10)}/hour=${t.slice(11, 13)}`;
-}
-
 export class JsonlSink implements Sink {
   #opts: JsonlSinkOptions;
   #ctx: SinkContext | undefined;
@@ -73,6 +67,7 @@ export class JsonlSink implements Sink {
     this.#ctx = ctx;
     this.#tmpDir = join(this.#dir, '.pipe-tmp', ctx.pipeline);
     await mkdir(this.#tmpDir, { recursive: true });
+    await checkSinkOwner(join(this.#dir, '.pipe-tmp', `${ctx.pipeline}.owner.json`), ctx.pipeline, ctx.store.id, ctx.store.location, ctx.acceptNewState === true);
     const pending = await ctx.store.pendingChunks(ctx.pipeline);
     const missing = await publishChunkFiles(pending);
     for (const m of missing) ctx.log.warn(`committed chunk ${m} is missing from the sink directory`);
@@ -87,12 +82,28 @@ export class JsonlSink implements Sink {
     this.#timer.unref();
   }
 
+  get serializer(): RowSerializer {
+    return { format: 'jsonl', partition: this.#opts.partition };
+  }
+
   write(batch: Batch): Promise<void> {
     return this.#serial(async () => {
-      for (const row of batch.rows) await this.#append(partitionOf(row, this.#opts.partition), JSON.stringify(row), true);
-      for (const e of batch.rowErrors) await this.#append(ERRORS_PARTITION, JSON.stringify({ ...e, _time: new Date().toISOString() }), false);
+      let parts = batch.serialized;
+      let rowErrors = batch.rowErrors;
+      if (!parts) {
+        const s = serializeRows(batch.rows, this.#opts.partition);
+        parts = s.parts;
+        if (s.errors.length) rowErrors = [...rowErrors, ...s.errors.map((e) => ({ ...e, artifact: batch.artifact.identity }))];
+      }
+      for (const p of parts) await this.#append(p.partition, p.text, p.rows);
+      if (rowErrors.length) {
+        let text = '';
+        const now = new Date().toISOString();
+        for (const e of rowErrors) text += JSON.stringify({ ...e, _time: now }) + '\n';
+        await this.#append(ERRORS_PARTITION, text, 0);
+      }
       // Keep only what the commit needs: the rows are in the chunk files now.
-      this.#batches.push({ ...batch, rows: [], rowCount: batch.rows.length, rowErrors: batch.rowErrors });
+      this.#batches.push({ ...batch, rows: [], serialized: undefined, rowCount: batchRows(batch), rowErrors });
       if (this.#rows >= this.#opts.maxRows || this.#bytes >= this.#opts.maxBytes) await this.#commit();
     });
   }
@@ -119,7 +130,7 @@ export class JsonlSink implements Sink {
     return next;
   }
 
-  async #append(partition: string, json: string, isRow: boolean): Promise<void> {
+  async #append(partition: string, text: string | Uint8Array, rows: number): Promise<void> {
     let w = this.#writers.get(partition);
     if (!w) {
       const name = `${this.#ctx!.runId}-${String(this.#seq).padStart(6, '0')}.jsonl${this.#opts.gzip ? '.gz' : ''}`;
@@ -127,12 +138,9 @@ export class JsonlSink implements Sink {
       w = new ChunkFileWriter(join(this.#tmpDir, tmpName), join(this.#dir, partition, name), this.#opts.gzip);
       this.#writers.set(partition, w);
     }
-    const line = json + '\n';
-    if (isRow) {
-      this.#rows++;
-      this.#bytes += line.length;
-    }
-    if (w.append(line, isRow)) await w.writeOut();
+    this.#rows += rows;
+    if (rows) this.#bytes += typeof text === 'string' ? text.length : text.byteLength;
+    if (w.append(text, rows)) await w.writeOut();
   }
 
   async #commit(): Promise<void> {

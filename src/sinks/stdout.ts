@@ -5,7 +5,8 @@
  */
 import type { Writable } from 'node:stream';
 import type { ComponentSpec } from '../spec.js';
-import type { Batch, Sink, SinkContext } from '../types.js';
+import { batchRows, type Batch, type RowSerializer, type Sink, type SinkContext } from '../types.js';
+import { serializeRows } from './serialize.js';
 
 export const spec: ComponentSpec = {
   kind: 'sink',
@@ -32,19 +33,20 @@ export class StdoutSink implements Sink {
     this.#flushInterval = opts.flushInterval;
   }
 
+  readonly serializer: RowSerializer = { format: 'jsonl', partition: 'none' };
+
   async open(ctx: SinkContext): Promise<void> {
     this.#ctx = ctx;
   }
 
   async write(batch: Batch): Promise<void> {
-    if (batch.rows.length) {
-      let text = '';
-      for (const row of batch.rows) text += JSON.stringify(row) + '\n';
-      if (!this.#out.write(text)) await new Promise<void>((res) => this.#out.once('drain', res));
+    const parts = batch.serialized ?? serializeRows(batch.rows, 'none').parts;
+    for (const p of parts) {
+      if (!this.#out.write(p.text)) await new Promise<void>((res) => this.#out.once('drain', res));
     }
     for (const e of batch.rowErrors) this.#ctx!.log.warn(`row error: ${e.message}`, { uri: e.uri, position: e.position, code: e.code });
-    this.#batches.push(batch);
-    this.#rows += batch.rows.length;
+    this.#batches.push({ ...batch, rows: [], serialized: undefined, rowCount: batchRows(batch) });
+    this.#rows += batchRows(batch);
     if (this.#rows >= this.#maxRows || Date.now() - this.#last >= this.#flushInterval) await this.flush();
   }
 

@@ -82,4 +82,9 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (pipeline, namespace, key)
   ) WITHOUT ROWID;
   `,
+  // 2: an identity for the state file itself, so a sink can tell a lost or swapped state file.
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+  INSERT INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));
+  `,
 ];

@@ -74,6 +74,8 @@ export interface StatusReport {
 
 export interface StateStore {
   readonly location: string;
+  /** A random id made when the state was created: sinks record it to notice a replaced state file. */
+  readonly id: string;
   /** Takes the pipeline's lock, or throws PIPE_LOCKED naming the holder. */
   acquireLock(pipeline: string, owner: LockOwner, leaseMs: number): Promise<Lock>;
   /** Extends the lease; throws PIPE_LOCK_LOST if another run has taken it. */

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { JsonlSink, partitionOf, type JsonlSinkOptions } from '../../src/sinks/jsonl.js';
+import { JsonlSink, type JsonlSinkOptions } from '../../src/sinks/jsonl.js';
+import { partitionOf } from '../../src/sinks/serialize.js';
 import { SqliteStore } from '../../src/state/sqlite.js';
 import type { Lock } from '../../src/state/store.js';
 import type { ArtifactRef, Batch, Logger, SinkContext } from '../../src/types.js';
@@ -21,7 +22,8 @@ function files(dir: string): string[] {
     }
   };
   walk(dir);
-  return out.sort();
+  // The sink's own bookkeeping (temporary files, the owner record) is not output.
+  return out.filter((f) => !f.startsWith('.pipe-tmp')).sort();
 }
 
 async function setup(opts: Partial<JsonlSinkOptions> = {}, runId = 'run1') {
@@ -123,5 +125,25 @@ describe('jsonl sink', () => {
     await sink.close();
     expect(files(out).filter((f) => !f.startsWith('.pipe-tmp'))).toEqual([]);
     expect(existsSync(join(out, 'run1-000000.jsonl'))).toBe(false);
+  });
+});
+
+describe('jsonl sink owner record', () => {
+  it('refuses a sink written with another state file unless told to accept it', async () => {
+    const first = await setup();
+    await first.sink.write(batch(0, 1, { done: true }));
+    await first.sink.flush();
+    await first.sink.close();
+    const other = new SqliteStore(join(first.dir, 'other.db'), 'h');
+    const lock = await other.acquireLock('p', { pid: process.pid, host: 'h', runId: 'r2' }, 60_000);
+    const ctx = { ...first.ctx, store: other, commit: (f: Parameters<SinkContext['commit']>[0], b: Batch[]) => other.commit(lock, f, b) };
+    const sink = new JsonlSink({ dir: first.out, maxRows: 10, maxBytes: 1 << 20, flushInterval: 60_000, gzip: false, partition: 'none' });
+    await expect(sink.open(ctx)).rejects.toMatchObject({ code: 'PIPE_STATE_MISMATCH', message: expect.stringContaining('--accept-new-state') });
+    await sink.open({ ...ctx, acceptNewState: true });
+    await sink.close();
+    // Accepted once, the new state owns the sink from then on.
+    const again = new JsonlSink({ dir: first.out, maxRows: 10, maxBytes: 1 << 20, flushInterval: 60_000, gzip: false, partition: 'none' });
+    await again.open(ctx);
+    await again.close();
   });
 });

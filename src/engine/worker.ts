@@ -1,0 +1,109 @@
+/**
+ * A worker thread that decodes artifacts: it builds the pipeline's loaders and mappers from the
+ * same pipeline file, receives raw bytes from the main thread, and posts back batches whose rows
+ * are already JSON lines. Decompression, parsing, mapping and JSON.stringify all happen here, on
+ * every core; the main thread keeps the I/O, the state and the commits.
+ */
+import { Readable } from 'node:stream';
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadPipeline } from '../config/load.js';
+import { makeResolver } from '../config/resolve.js';
+import { PipeError, toPipeError } from '../errors.js';
+import { builtins } from '../registry.js';
+import { serializeRows } from '../sinks/serialize.js';
+import type { StateStore } from '../state/store.js';
+import { batchRows, type Batch, type Logger } from '../types.js';
+import { buildPlan } from './build.js';
+import { decodeArtifact, type CollectPlan } from './collect.js';
+import { toWire, type FromWorker, type ToWorker, type WorkerInit } from './wire.js';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (m: FromWorker): void => port.postMessage(m);
+
+const log: Logger = {
+  debug: (message, fields) => post({ t: 'log', level: 'debug', message, ...(fields ? { fields } : {}) }),
+  info: (message, fields) => post({ t: 'log', level: 'info', message, ...(fields ? { fields } : {}) }),
+  warn: (message, fields) => post({ t: 'log', level: 'warn', message, ...(fields ? { fields } : {}) }),
+  error: (message, fields) => post({ t: 'log', level: 'error', message, ...(fields ? { fields } : {}) }),
+};
+
+interface Job {
+  input: Readable;
+  abort: AbortController;
+  credits: number;
+  wake: (() => void) | undefined;
+}
+
+const jobs = new Map<number, Job>();
+
+async function start(plan: CollectPlan, m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
+  const job: Job = {
+    input: new Readable({ highWaterMark: 1, read: () => post({ t: 'pull', id: m.id }) }),
+    abort: new AbortController(),
+    credits: 1,
+    wake: undefined,
+  };
+  jobs.set(m.id, job);
+  const push = async (b: Batch): Promise<void> => {
+    while (job.credits === 0) await new Promise<void>((r) => (job.wake = r));
+    job.credits--;
+    const { parts, errors } = serializeRows(b.rows, init.partition);
+    const rowErrors = errors.length ? [...b.rowErrors, ...errors.map((e) => ({ ...e, artifact: m.ref.identity }))] : b.rowErrors;
+    const { artifact: _a, rows: _r, failed, ...rest } = b;
+    // UTF-8 bytes in their own ArrayBuffers are moved to the main thread, not copied.
+    // (allocUnsafeSlow: never a slice of Buffer's shared pool, which must not be moved away.)
+    const serialized = parts.map((p) => {
+      const text = p.text as string;
+      const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+      bytes.write(text);
+      return { ...p, text: bytes };
+    });
+    const transfer = serialized.map((p) => p.text.buffer as ArrayBuffer);
+    port.postMessage({ t: 'batch', id: m.id, batch: { ...rest, rowErrors, rowCount: batchRows(b) - errors.length, serialized, ...(failed ? { failed: toWire(failed) } : {}) } } satisfies FromWorker, transfer);
+  };
+  try {
+    await decodeArtifact(m.ref, job.input, m.resumeFrom, plan, push, job.abort.signal);
+  } finally {
+    jobs.delete(m.id);
+    post({ t: 'finished', id: m.id });
+  }
+}
+
+async function main(): Promise<void> {
+  const cfg = await loadPipeline(init.file, { env: init.env, resolve: makeResolver(builtins) });
+  // Parallel components use no store; one that tried would fail loudly rather than share state.
+  const store = new Proxy({}, { get: () => { throw new PipeError('PIPE_INTERNAL', 'the state store is not available in worker threads'); } }) as StateStore;
+  const { plan } = await buildPlan(cfg, { pipeline: cfg.name, store, log, baseDir: cfg.baseDir }, (t) => builtins.loader[t]);
+  port.on('message', (m: ToWorker) => {
+    const job = jobs.get(m.id as number);
+    switch (m.t) {
+      case 'start':
+        void start(plan, m);
+        break;
+      case 'data':
+        job?.input.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength));
+        break;
+      case 'end':
+        job?.input.push(null);
+        break;
+      case 'error':
+        job?.input.destroy(new PipeError(m.error.code, m.error.message, m.error.position ? { position: m.error.position } : {}));
+        break;
+      case 'abort':
+        job?.abort.abort();
+        break;
+      case 'credit':
+        if (job) {
+          job.credits++;
+          const w = job.wake;
+          job.wake = undefined;
+          w?.();
+        }
+        break;
+    }
+  });
+  post({ t: 'ready' });
+}
+
+main().catch((err: unknown) => post({ t: 'init-failed', error: toWire(toPipeError(err, 'PIPE_INTERNAL')) }));
