@@ -30,7 +30,8 @@ export function runPipe(args: string[], env: Record<string, string> = {}): Promi
 }
 
 /** A fresh pipeline file and output directory under `work` for one measured run. */
-export function pipelineFile(work: string, name: string, source: string, mappers: string, sink = ''): string {
+export function pipelineFile(work: string, label: string, source: string, mappers: string, sink = ''): string {
+  const name = label.replace(/[^A-Za-z0-9._-]+/g, '-');
   const dir = join(work, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
