@@ -1,3 +1,4 @@
+import { RecordBatch } from '../../src/types.js';
 /** The async side of bench/mappers/harness.ts: loaders are stages, so their timings await. */
 
 /** Best of `rounds` timings of `fn`, after one warm-up call; `fn` returns a count so work is not optimised away. */
@@ -23,6 +24,6 @@ type Stage = (source: AsyncIterable<unknown>, options: { signal: AbortSignal }) 
 /** Records out of a generator stage, counted (the engine's own loop minus the mappers). */
 export async function countRecords(stage: unknown, source: AsyncIterable<Buffer>): Promise<number> {
   let n = 0;
-  for await (const _ of (stage as Stage)(source, { signal: new AbortController().signal })) n++;
+  for await (const item of (stage as Stage)(source, { signal: new AbortController().signal })) n += item instanceof RecordBatch ? item.records.length : 1;
   return n;
 }

@@ -1,3 +1,4 @@
+import { RecordBatch } from '../../src/types.js';
 /** Shared helpers for the loader tests: run stages the way the engine does (stream.pipeline). */
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -33,7 +34,11 @@ export async function run(stages: StreamStage[], input: Input, signal = new Abor
       Readable.from(input),
       ...stages,
       async (source: AsyncIterable<unknown>) => {
-        for await (const item of source) items.push(item);
+        // A loader may yield several records at once; the engine takes them one by one, so do the tests.
+        for await (const item of source) {
+          if (item instanceof RecordBatch) items.push(...item.records);
+          else items.push(item);
+        }
       },
       { signal },
     );
