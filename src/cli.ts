@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { parseTime } from './config/units.js';
 import { exitCodeFor, runCommand } from './commands/run.js';
+import { stopOnSignals } from './commands/signals.js';
 import { listComponents } from './commands/list.js';
 import { renderStatus, statusReport } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
@@ -94,14 +95,7 @@ async function runAction(command: 'run' | 'backfill', files: string[], flags: Ru
   const log = logger(flags, progress);
   captureProcessWarnings(log);
   const stop = new AbortController();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (++signals > 1) process.exit(130);
-    log.info(`${sig}: stopping: flushing and committing what was read (again to quit at once)`);
-    stop.abort(new PipeError('PIPE_INTERRUPTED', `interrupted by ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const unhook = stopOnSignals(log, stop);
   try {
     return await runCommand(files, {
       command, state: flags.state, once: !!flags.once, retryFailed: !!flags.retryFailed, dryRun: !!flags.dryRun,
@@ -110,8 +104,7 @@ async function runAction(command: 'run' | 'backfill', files: string[], flags: Ru
       failureLimit: failureLimitOf(flags.stopAfterFailures), acceptNewState: !!flags.acceptNewState,
     });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    unhook();
   }
 }
 

@@ -5,6 +5,7 @@
  * commits and exits 130. State goes to `--state` or ./.pipe/state.db under a pipeline name derived
  * from the directory, so tailing the same directory again resumes where it stopped.
  */
+import { stopOnSignals } from './signals.js';
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
@@ -82,14 +83,7 @@ export async function tailCommand(dir: string, flags: TailFlags): Promise<number
   const cfg = await tailPipeline(dir, flags);
   const log = root.child(cfg.name);
   const stop = new AbortController();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (++signals > 1) process.exit(130);
-    log.info(`${sig}: stopping: flushing and committing what was read (again to quit at once)`);
-    stop.abort(new PipeError('PIPE_INTERRUPTED', `interrupted by ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const unhook = stopOnSignals(log, stop);
   const stores = new Stores();
   let ticker: NodeJS.Timeout | undefined;
   try {
@@ -113,8 +107,7 @@ export async function tailCommand(dir: string, flags: TailFlags): Promise<number
   } finally {
     clearInterval(ticker);
     progress?.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    unhook();
     await stores.closeAll();
   }
 }

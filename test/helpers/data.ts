@@ -3,17 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-/** A small seeded PRNG (mulberry32), so a failing test can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32), so a failing test can be replayed; the benchmarks' is the same. */
+export { prng } from '../../bench/mappers/harness.js';
 
 export function cloudTrailEvent(file: number, i: number): Record<string, unknown> {
   const t = new Date(Date.UTC(2024, 2, 1, 0, 0, 0) + (file * 1000 + i) * 1000).toISOString().replace('.000Z', 'Z');

@@ -80,17 +80,8 @@ export function run(chain: Mapper[], records: unknown[], ref: ArtifactRef = arti
   return out;
 }
 
-/** Seeded PRNG (mulberry32): the same seed gives the same sequence on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32), shared with the CLI tests. */
+export { prng } from '../helpers/data.js';
 
 export function shuffle<T>(items: readonly T[], random: () => number): T[] {
   const a = [...items];
