@@ -6,7 +6,8 @@ import { exitCodeFor, runCommand } from './commands/run.js';
 import { stopOnSignals } from './commands/signals.js';
 import { listComponents } from './commands/list.js';
 import { renderStatus, statusReport } from './commands/status.js';
-import { validateCommand } from './commands/validate.js';
+import { validateCommand, type ValidateFlags } from './commands/validate.js';
+import { descriptionOf, HELP, helpAfter } from './commands/help.js';
 import { tailCommand, type TailFlags } from './commands/tail.js';
 import { TtyProgress } from './engine/progress.js';
 import { PipeError, toPipeError } from './errors.js';
@@ -37,14 +38,15 @@ const EXAMPLES = `
 Examples:
   pipe run pipelines/local-cloudtrail.yml          collect the bundled CloudTrail fixtures
   pipe run pipelines/                              every pipeline in a directory, side by side
-  pipe backfill pipelines/files.yml --from 7d      files modified in the last 7 days
+  pipe backfill pipelines/local-vpcflow.yml --from 7d  files modified in the last 7 days
   pipe backfill pipelines/cloudtrail.yml --prefix AWSLogs/123456789012/ --from 2024-03-01 --to 2024-03-08
                                                    one account's CloudTrail for a week, from S3
   pipe status pipelines/local-cloudtrail.yml       what is done, failed, in progress
-  pipe validate pipelines/*.yml                    check pipeline files
+  pipe validate --ping pipelines/*.yml             check pipeline files and that their sources and sinks can be reached
 
 Exit codes: 0 done; 1 done but some artifacts failed; 2 usage or configuration error;
-3 another run holds the pipeline's lock; 130 interrupted (after a clean flush and commit).`;
+3 another run holds the pipeline's lock; 130 interrupted (after a clean flush and commit).
+Every command has its own --help with a description and examples: pipe <command> --help.`;
 
 function common(cmd: Command): Command {
   return cmd
@@ -117,18 +119,18 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .exitOverride();
 
   common(program.command('run').argument('<pipeline...>', 'pipeline files or directories of them'))
-    .description('Collect everything not yet collected. Bounded sources exit when done; unbounded ones run until SIGINT/SIGTERM.')
+    .summary(HELP.run.summary).description(descriptionOf('run'))
     .option('--once', 'a single pass, even for polling sources')
     .option('--retry-failed', 'try failed artifacts again (from where they failed)')
     .option('--dry-run', 'list what would be collected; collect nothing')
     .option('--threads <n>', 'worker threads decoding artifacts (default: one per core; 0: none)')
     .option('--stop-after-failures <n>', 'stop early after n artifacts in a row fail the same way (default 25; 0: never)')
     .option('--accept-new-state', 'collect into a sink written with another (lost) state file, knowing rows will repeat')
-    .addHelpText('after', '\nExample:\n  pipe run pipelines/local-cloudtrail.yml --no-progress')
+    .addHelpText('after', helpAfter('run'))
     .action(async (files: string[], flags: RunFlags) => setExit(await runAction('run', files, flags)));
 
   common(program.command('backfill').argument('<pipeline>', 'pipeline file'))
-    .description('One-shot collection of history: a prefix and/or a time range. Resumable; never re-emits what was committed.')
+    .summary(HELP.backfill.summary).description(descriptionOf('backfill'))
     .option('--prefix <prefix>', 'only artifacts under this key/path prefix')
     .option('--from <time>', 'ISO 8601 or relative (7d, 12h)')
     .option('--to <time>', 'ISO 8601 or relative (7d, 12h)')
@@ -137,35 +139,40 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--threads <n>', 'worker threads decoding artifacts (default: one per core; 0: none)')
     .option('--stop-after-failures <n>', 'stop early after n artifacts in a row fail the same way (default 25; 0: never)')
     .option('--accept-new-state', 'collect into a sink written with another (lost) state file, knowing rows will repeat')
-    .addHelpText('after', '\nExample:\n  pipe backfill pipelines/local-vpcflow.yml --from 2024-03-01 --to 2024-03-02')
+    .addHelpText('after', helpAfter('backfill'))
     .action(async (file: string, flags: RunFlags) => setExit(await runAction('backfill', [file], { ...flags, once: true })));
 
   common(program.command('tail').argument('<dir>', 'log directory to follow'))
-    .description('Ad-hoc tailing of a local log directory without YAML: JSONL into --out, or stdout. Runs until SIGINT/SIGTERM.')
+    .summary(HELP.tail.summary).description(descriptionOf('tail'))
     .option('--include <glob>', 'a glob of relative paths to follow; repeatable (default: every file)', (v: string, all: string[] = []) => [...all, v])
     .option('--exclude <glob>', 'a glob of relative paths to leave out; repeatable', (v: string, all: string[] = []) => [...all, v])
     .option('--mapper <name>', 'a mapper to apply, by type or module specifier (e.g. vpcflow); repeatable', (v: string, all: string[] = []) => [...all, v])
     .option('--out <dir>', 'write JSONL chunk files here, exactly once (default: stdout, at least once)')
     .addOption(new Option('--start-at <where>', 'where to start in files present at the first run').choices(['beginning', 'end']))
     .option('--once', 'read what is there now, then exit')
-    .addHelpText('after', `\nExample:\n  pipe tail /var/log/myapp --include '*.log' --include '*.log.*' --out ./out/myapp`)
+    .addHelpText('after', helpAfter('tail'))
     .action(async (dir: string, flags: TailFlags) => setExit(await tailCommand(dir, flags)));
 
   program.command('validate').argument('<pipeline...>', 'pipeline files or directories of them')
-    .description('Check pipeline files: every problem with its YAML path and line.')
-    .action(async (files: string[]) => setExit(await validateCommand(files)));
+    .summary(HELP.validate.summary).description(descriptionOf('validate'))
+    .addHelpText('after', helpAfter('validate'))
+    .option('--ping', 'also check the source and sink can be reached: bucket listable, log group present, directory readable or writable')
+    .action(async (files: string[], flags: ValidateFlags) => setExit(await validateCommand(files, flags)));
 
-  common(program.command('status').argument('<pipeline>', 'pipeline file'))
-    .description('Artifacts done / failed (with reasons) / in progress, stream positions, last runs.')
-    .option('--json', 'machine-readable')
-    .action(async (file: string, flags: CommonFlags & { json?: boolean }) => {
+  program.command('status').argument('<pipeline>', 'pipeline file')
+    .summary(HELP.status.summary).description(descriptionOf('status'))
+    .option('--state <path>', "state file (default: the pipeline's `state`, else ./.pipe/state.db)")
+    .option('--json', 'the same content as one JSON object, for scripts (lags in lagMs)')
+    .addHelpText('after', helpAfter('status'))
+    .action(async (file: string, flags: { state?: string; json?: boolean }) => {
       const report = await statusReport(file, flags.state);
       process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report));
       setExit(0);
     });
 
   program.command('list').argument('[type]', 'a component type or kind (source, loader, mapper, sink)')
-    .description('Every component type with its options, defaults and examples.')
+    .summary(HELP.list.summary).description(descriptionOf('list'))
+    .addHelpText('after', helpAfter('list'))
     .action((type: string | undefined) => {
       const text = listComponents(type);
       if (text === undefined) throw new PipeError('PIPE_USAGE', `no component or kind named '${type}'`);

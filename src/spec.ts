@@ -52,6 +52,12 @@ export interface ComponentSpec {
    * after the options are converted, so `pipe validate` reports them with their path and line.
    */
   check?(options: Record<string, unknown>): Array<{ option: string; message: string }>;
+  /**
+   * Reachability, for `pipe validate --ping`, given the validated options: the bucket can be
+   * listed, the log group exists, the directory can be read or written. Resolves to a short
+   * "ok: …" description; throws a PipeError saying what is wrong otherwise. Reads and writes nothing.
+   */
+  ping?(options: Record<string, unknown>): Promise<string>;
 }
 
 /** What a component module exports: its spec and the factory that builds it from validated options. */

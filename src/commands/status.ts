@@ -1,11 +1,22 @@
-/** `pipe status`: what is done, what failed and why, where each stream stands, the last runs. */
+/** `pipe status`: what is done, what failed and why, where each stream stands and how far behind, the last runs. */
 import { existsSync } from 'node:fs';
 import { formatPosition, PipeError, type Position } from '../errors.js';
 import { formatBytes } from '../engine/progress.js';
 import type { StatusReport } from '../state/store.js';
 import { loadPipelines, statePath, Stores } from './common.js';
+import { formatLag, streamLag, type StreamLag } from './status-lag.js';
 
-export async function statusReport(file: string, state: string | undefined): Promise<StatusReport & { state: string }> {
+export type StreamStatus = StatusReport['positions'][number] & StreamLag;
+
+/** What `pipe status` shows, and `--json` prints as it is. */
+export interface PipelineStatus extends Omit<StatusReport, 'positions'> {
+  state: string;
+  /** When the report was made: lags are measured to this instant. */
+  at: string;
+  positions: StreamStatus[];
+}
+
+export async function statusReport(file: string, state: string | undefined, now = Date.now()): Promise<PipelineStatus> {
   const [cfg] = await loadPipelines([file]);
   const path = statePath(cfg, state);
   if (!existsSync(path)) {
@@ -13,7 +24,9 @@ export async function statusReport(file: string, state: string | undefined): Pro
   }
   const stores = new Stores();
   try {
-    return { state: path, ...(await stores.get(path).status(cfg!.name)) };
+    const r = await stores.get(path).status(cfg!.name);
+    const positions = r.positions.map((p) => ({ ...p, ...streamLag(p.stream, p.value, p.updatedAt, now) }));
+    return { ...r, state: path, at: new Date(now).toISOString(), positions };
   } finally {
     await stores.closeAll();
   }
@@ -24,7 +37,17 @@ function pos(p: Position | undefined): string {
   return t ? ` at ${t}` : '';
 }
 
-export function renderStatus(r: StatusReport & { state: string }): string {
+/** A position in a line: the part a person acts on, not the stored JSON. */
+function describePosition(p: StreamStatus): string {
+  const v = (p.value ?? {}) as Record<string, unknown>;
+  if (p.stream.startsWith('cloudwatch:') && typeof v.pointerTime === 'string') return `pointer ${v.pointerTime}`;
+  if (p.stream.startsWith('s3://') && typeof v.after === 'string') return `after ${v.after}`;
+  if (p.stream.startsWith('tail:') && typeof v.path === 'string') return `${v.path} offset ${String(v.offset)}, line ${String(v.line)}${v.done ? ' (done)' : ''}`;
+  const text = JSON.stringify(p.value);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+export function renderStatus(r: PipelineStatus): string {
   const a = r.artifacts;
   const lines = [
     `pipeline ${r.pipeline} (state ${r.state})`,
@@ -36,6 +59,10 @@ export function renderStatus(r: StatusReport & { state: string }): string {
     for (const f of r.failed) lines.push(`  ${f.uri}: ${f.errorCode ?? ''} ${f.errorMessage ?? ''}${pos(f.errorPosition)} (attempts ${f.attempts}, ${f.rows} rows delivered)`);
     lines.push('  retry with: pipe run --retry-failed <pipeline.yml>');
   }
+  if (r.skipped.length) {
+    lines.push('skipped:');
+    for (const f of r.skipped) lines.push(`  ${f.uri}: ${f.errorMessage ?? 'no reason recorded'}`);
+  }
   if (r.inProgress.length) {
     lines.push('in progress:');
     for (const f of r.inProgress) lines.push(`  ${f.uri}: ${f.position} records committed`);
@@ -46,13 +73,16 @@ export function renderStatus(r: StatusReport & { state: string }): string {
   }
   if (r.positions.length) {
     lines.push('stream positions:');
-    for (const p of r.positions) lines.push(`  ${p.stream}: ${JSON.stringify(p.value)} (updated ${p.updatedAt})`);
+    for (const p of r.positions) {
+      const lag = p.lagMs !== undefined ? `lag ${formatLag(p.lagMs)} (from ${p.lagFrom}), ` : '';
+      lines.push(`  ${p.stream}: ${describePosition(p)} (${lag}updated ${p.updatedAt})`);
+    }
   }
   if (r.runs.length) {
     lines.push('last runs:');
     for (const run of r.runs) {
       const dur = run.endedAt ? `${((Date.parse(run.endedAt) - Date.parse(run.startedAt)) / 1000).toFixed(1)}s` : 'not ended (running or killed)';
-      const counts = run.endedAt ? `, ${run.artifacts} artifacts, ${run.rows} rows, ${formatBytes(run.bytes ?? 0)}, ${run.failed} failed, exit ${run.exitCode}` : '';
+      const counts = run.endedAt ? `, ${run.artifacts} artifacts, ${run.rows} rows, ${formatBytes(run.bytes ?? 0)}, ${run.failed} failed, ${run.skipped ?? 0} skipped, exit ${run.exitCode}` : '';
       lines.push(`  ${run.startedAt} ${run.command} ${run.runId}: ${dur}${counts}`);
     }
   }

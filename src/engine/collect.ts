@@ -7,7 +7,7 @@
  */
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { toPipeError } from '../errors.js';
+import { PipeError, toPipeError } from '../errors.js';
 import { positionId } from '../rows.js';
 import {
   RecordBatch, RowError, RowSkip,
@@ -119,6 +119,22 @@ export function openFailure(artifact: ArtifactRef, err: unknown, signal: AbortSi
   return last;
 }
 
+/** A stage whose PipeErrors are also handed to `note`. */
+function watchStage(stage: StreamStage, note: (e: unknown) => void): StreamStage {
+  if (typeof stage !== 'function') {
+    (stage as NodeJS.EventEmitter).on('error', note);
+    return stage;
+  }
+  return async function* watched(source: AsyncIterable<unknown>, options: { signal: AbortSignal }) {
+    try {
+      yield* stage(source, options);
+    } catch (err) {
+      note(err);
+      throw err;
+    }
+  };
+}
+
 /**
  * Decodes an opened artifact: raw bytes → loaders → mapper chain → batches, ending with a batch
  * marked `done`, `failed` (with the position reached), or neither when interrupted. Runs on the
@@ -158,14 +174,21 @@ export async function decodeArtifact(
     }
   };
   try {
+    // When a stage fails, the others are torn down and may report an AbortError or a premature
+    // close first; the failure recorded is the stage's own, which names the problem and its byte.
+    let stageFailure: PipeError | undefined;
+    const note = (e: unknown): void => {
+      if (e instanceof PipeError) stageFailure ??= e;
+    };
     const stages: StreamStage[] = [];
     if (plan.decompress) stages.push(plan.decompress());
     for (const l of plan.loaders) stages.push(l.stage(artifact));
+    const watched = stages.map((s) => watchStage(s, note));
     try {
-      await (pipeline as unknown as (...s: unknown[]) => Promise<void>)(raw, counter, ...stages, consume, { signal });
+      await (pipeline as unknown as (...s: unknown[]) => Promise<void>)(raw, counter, ...watched, consume, { signal });
     } catch (err) {
       if (signal.aborted) throw err;
-      throw toPipeError(err, 'PIPE_ARTIFACT_CORRUPT');
+      throw toPipeError(stageFailure ?? err, 'PIPE_ARTIFACT_CORRUPT');
     }
     const last = out.take(seq, counter.bytes);
     last.done = true;

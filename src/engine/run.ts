@@ -96,6 +96,11 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     const { store, pipeline: name, log } = this.#opts;
     const leaseMs = this.#opts.leaseMs ?? 30_000;
     const lock = await store.acquireLock(name, { pid: process.pid, host: this.#opts.host, runId: this.#opts.runId }, leaseMs);
+    if (lock.takenOverFrom) {
+      const { owner, reason } = lock.takenOverFrom;
+      log.warn(`${name}: lock taken over from pid ${owner.pid} on ${owner.host} (${reason}; run ${owner.runId} did not finish): its uncommitted work is collected again`,
+        { event: 'lock_taken_over', pid: owner.pid, host: owner.host, runId: owner.runId, reason });
+    }
     const fatal = new AbortController();
     const heartbeat = setInterval(() => {
       store.renewLock(lock).catch((err: Error) => fatal.abort(err));

@@ -13,6 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PipeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
+import { pingWritable } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import { batchRows, type Batch, type RowSerializer, type Sink, type SinkContext } from '../types.js';
 import { serializeRows } from './serialize.js';
@@ -30,6 +31,7 @@ export const spec: ComponentSpec = {
     gzip: { type: 'boolean', default: false, description: 'Write `.jsonl.gz` chunks.' },
     partition: { type: 'enum', values: ['none', 'day', 'hour'], default: 'none', description: 'Directory partitions by `_time`: `dt=YYYY-MM-DD/` (day) or `dt=YYYY-MM-DD/hour=HH/` (hour).' },
   },
+  ping: (o) => pingWritable(o.dir as string, 'PIPE_SINK_FAILED'),
 };
 
 export interface JsonlSinkOptions {

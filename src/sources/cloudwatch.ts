@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseTime } from '../config/units.js';
 import { PipeError } from '../errors.js';
 import { cloudWatchUri } from '../mappers/common.js';
+import { quietLogger } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ComponentContext, ReadContext, StreamChunk, StreamSource } from '../types.js';
 import { groupRef, isGroupNotFound, pacedLogsApi, sdkLogsApi, transientFault, type GroupRef, type LogsApi } from './cloudwatch-api.js';
@@ -44,6 +45,7 @@ export const spec: ComponentSpec = {
     maxAttempts: { type: 'integer', default: 10, min: 1, max: 100, example: 10, description: 'Attempts per API call on throttling, 5xx and network faults (full-jitter backoff) before the call fails.' },
   },
   check: (options) => checkOptions(options),
+  ping: (options) => pingGroups(options as unknown as CloudWatchOptions),
 };
 
 export interface CloudWatchOptions {
@@ -223,6 +225,34 @@ export class CloudWatchSource implements StreamSource {
 /** A fault that outlasted its retries (throttling, 5xx, network): a poller tries again next poll. */
 function isTransient(err: unknown): boolean {
   return err instanceof PipeError && transientFault(err.cause) !== undefined;
+}
+
+/**
+ * `pipe validate --ping`: every named group exists (DescribeLogGroups on its name, or
+ * DescribeLogStreams for an ARN, which DescribeLogGroups cannot take) and every prefix matches a group.
+ */
+async function pingGroups(o: CloudWatchOptions): Promise<string> {
+  const pacing = { bucket: new TokenBucket(o.maxRequestsPerSecond), maxAttempts: Math.min(o.maxAttempts, 3), backoff: { base: 100, cap: 2000 }, log: quietLogger };
+  const api = pacedLogsApi(await sdkLogsApi({
+    ...(o.region ? { region: o.region } : {}), ...(o.endpoint ? { endpoint: o.endpoint } : {}), timeout: 10_000,
+  }, quietLogger), pacing);
+  const signal = AbortSignal.timeout(60_000);
+  const found: string[] = [];
+  for (const group of list(o.logGroup).map(groupRef)) {
+    if (group.arn) {
+      await api.describeLogStreams({ group }, signal);
+    } else {
+      const page = await api.describeLogGroups({ prefix: group.id }, signal);
+      if (!page.groups.some((g) => g.id === group.id)) throw new PipeError('PIPE_SOURCE_FAILED', `cloudwatch: log group ${group.id} does not exist (DescribeLogGroups found no group of that name)`);
+    }
+    found.push(group.id);
+  }
+  for (const prefix of list(o.logGroupPrefix)) {
+    const page = await api.describeLogGroups({ prefix }, signal);
+    if (!page.groups.length) throw new PipeError('PIPE_SOURCE_FAILED', `cloudwatch: no log group name starts with ${prefix} (DescribeLogGroups)`);
+    found.push(`${prefix}* (${page.groups.length}${page.nextToken ? '+' : ''} groups)`);
+  }
+  return `ok: log groups ${found.join(', ')}`;
 }
 
 export function create(options: Record<string, unknown>, ctx: ComponentContext): CloudWatchSource {

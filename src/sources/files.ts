@@ -10,6 +10,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import picomatch from 'picomatch';
 import { PipeError } from '../errors.js';
+import { pingReadable } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import type { Artifact, ArtifactSource, ListContext } from '../types.js';
 
@@ -23,6 +24,7 @@ export const spec: ComponentSpec = {
     exclude: { type: 'strings', default: [], example: ['**/CloudTrail-Digest/**'], description: 'Globs of relative paths to leave out.' },
     concurrency: { type: 'integer', default: 4, min: 1, max: 256, description: 'Files read at once.' },
   },
+  ping: (o) => pingReadable(o.path as string, 'PIPE_SOURCE_FAILED'),
 };
 
 export interface FilesOptions {

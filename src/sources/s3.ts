@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import picomatch from 'picomatch';
 import { formatDuration } from '../config/units.js';
 import { PipeError } from '../errors.js';
+import { quietLogger } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import type { Artifact, ArtifactSource, ComponentContext, ListContext, Logger } from '../types.js';
 import { resumableBody } from './s3-body.js';
@@ -61,6 +62,7 @@ export const spec: ComponentSpec = {
     }
     return problems;
   },
+  ping: (o) => pingBucket(o as unknown as S3Options),
 };
 
 export interface S3Options {
@@ -263,6 +265,16 @@ export class S3Source implements ArtifactSource {
 /** Done or skipped: nothing more will happen to it in this process. (A failed one waits for --retry-failed.) */
 function isFinished(state: State): boolean {
   return state?.status === 'done' || state?.status === 'skipped';
+}
+
+/** `pipe validate --ping`: one List call of at most one key under the prefix, with the client a run uses. */
+async function pingBucket(o: S3Options): Promise<string> {
+  const api = await sdkS3Api({
+    bucket: o.bucket, forcePathStyle: o.forcePathStyle, maxAttempts: o.maxAttempts, timeout: o.timeout,
+    ...(o.region ? { region: o.region } : {}), ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+  }, quietLogger);
+  const page = await api.list({ prefix: o.prefix, maxKeys: 1 }, AbortSignal.timeout(Math.max(o.timeout * o.maxAttempts, 5000)));
+  return `ok: s3://${o.bucket}/${o.prefix} can be listed (${page.objects.length ? `first key ${page.objects[0]!.key}` : 'no keys yet'})`;
 }
 
 export function create(options: Record<string, unknown>, ctx: ComponentContext): ArtifactSource {

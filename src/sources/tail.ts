@@ -13,6 +13,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PipeError } from '../errors.js';
+import { pingReadable } from '../ping.js';
 import type { LineEncoding } from '../loaders/line-splitter.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ReadContext, StreamChunk, StreamSource } from '../types.js';
@@ -39,6 +40,7 @@ export const spec: ComponentSpec = {
     pollInterval: { type: 'duration', default: '1s', min: 10, example: '250ms', description: 'How often every followed file is also checked with stat, for changes the file system did not report.' },
     encoding: { type: 'enum', values: ['utf8', 'latin1'], default: 'utf8', example: 'latin1', description: 'Text encoding of the lines; with utf8, invalid bytes become U+FFFD.' },
   },
+  ping: (o) => pingReadable(o.path as string, 'PIPE_SOURCE_FAILED'),
 };
 
 export interface TailOptions {

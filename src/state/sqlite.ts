@@ -80,18 +80,22 @@ export class SqliteStore implements StateStore {
     return st;
   }
 
+  /**
+   * Brings the schema up to date. The version is read inside the write transaction, so two
+   * processes opening a new state file at once cannot both apply the same migration.
+   */
   #migrate(): void {
-    const version = this.#db.pragma('user_version', { simple: true }) as number;
-    if (version > migrations.length) {
-      throw new PipeError('PIPE_STATE_CORRUPT',
-        `state file ${this.location} has schema version ${version}, newer than this pipe (${migrations.length}); upgrade pipe`);
-    }
-    for (let v = version; v < migrations.length; v++) {
-      this.#db.transaction(() => {
-        this.#db.exec(migrations[v]!);
-        this.#db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
+    const current = (): number => this.#db.pragma('user_version', { simple: true }) as number;
+    if (current() === migrations.length) return;
+    this.#db.transaction(() => {
+      const version = current();
+      if (version > migrations.length) {
+        throw new PipeError('PIPE_STATE_CORRUPT',
+          `state file ${this.location} has schema version ${version}, newer than this pipe (${migrations.length}); upgrade pipe`);
+      }
+      for (let v = version; v < migrations.length; v++) this.#db.exec(migrations[v]!);
+      this.#db.pragma(`user_version = ${migrations.length}`);
+    }).immediate();
   }
 
   async acquireLock(pipeline: string, owner: LockOwner, leaseMs: number): Promise<Lock> {
@@ -99,23 +103,27 @@ export class SqliteStore implements StateStore {
       const now = Date.now();
       const held = this.#prepare('SELECT * FROM locks WHERE pipeline = ?').get(pipeline) as
         | { pid: number; host: string; run_id: string; token: number; expires_at: number } | undefined;
+      // On this host a dead owner is known at once; elsewhere only the lease's end tells.
+      const ownerGone = !!held && held.host === this.#host && !isAlive(held.pid);
       if (held) {
-        // On this host a dead owner is known at once; elsewhere only the lease's end tells.
-        const ownerGone = held.host === this.#host && !isAlive(held.pid);
         if (held.expires_at > now && !ownerGone) {
           throw new PipeError('PIPE_LOCKED',
             `pipeline ${pipeline} is locked by pid ${held.pid} on ${held.host} (run ${held.run_id})`);
         }
       }
       const token = (held?.token ?? 0) + 1;
+      // A released lock has expires_at 0; anything else was left behind by a run that did not finish.
+      const takenOverFrom = held && held.expires_at !== 0
+        ? { owner: { pid: held.pid, host: held.host, runId: held.run_id }, reason: ownerGone ? 'dead' as const : 'lease expired' as const }
+        : undefined;
       this.#prepare(`INSERT INTO locks (pipeline, pid, host, run_id, token, expires_at) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (pipeline) DO UPDATE SET pid = excluded.pid, host = excluded.host, run_id = excluded.run_id,
         token = excluded.token, expires_at = excluded.expires_at`)
         .run(pipeline, owner.pid, owner.host, owner.runId, token, now + leaseMs);
-      return token;
+      return { token, takenOverFrom };
     }).immediate;
-    const token = take();
-    return { pipeline, owner, token, leaseMs };
+    const { token, takenOverFrom } = take();
+    return { pipeline, owner, token, leaseMs, ...(takenOverFrom ? { takenOverFrom } : {}) };
   }
 
   async renewLock(lock: Lock): Promise<void> {
@@ -278,7 +286,7 @@ export class SqliteStore implements StateStore {
     return {
       pipeline,
       artifacts: { done: count('done'), failed: count('failed'), inProgress: count('in_progress'), skipped: count('skipped') },
-      failed: list('failed'), inProgress: list('in_progress'), positions, runs, rowErrors,
+      failed: list('failed'), inProgress: list('in_progress'), skipped: list('skipped'), positions, runs, rowErrors,
       ...(lock ? { lock: { owner: { pid: lock.pid, host: lock.host, runId: lock.run_id }, expiresAt: new Date(lock.expires_at).toISOString() } } : {}),
     };
   }

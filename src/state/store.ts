@@ -34,6 +34,11 @@ export interface Lock {
   /** Fencing token: increases every time the lock changes hands. */
   token: number;
   leaseMs: number;
+  /**
+   * Set when the lock was not released by its last holder but taken from it: its process is gone
+   * (same host), or its lease ran out (another host, or a stalled process). A notable event to log.
+   */
+  takenOverFrom?: { owner: LockOwner; reason: 'dead' | 'lease expired' };
 }
 
 export interface ChunkFile {
@@ -66,6 +71,8 @@ export interface StatusReport {
   artifacts: { done: number; failed: number; inProgress: number; skipped: number };
   failed: ArtifactState[];
   inProgress: ArtifactState[];
+  /** Artifacts found but not collected (vanished, not applicable), with the reason in `errorMessage`. */
+  skipped: ArtifactState[];
   positions: Array<{ stream: string; value: unknown; updatedAt: string }>;
   runs: RunRecord[];
   rowErrors: RowErrorRecord[];

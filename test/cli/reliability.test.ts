@@ -109,9 +109,31 @@ describe('locks', () => {
     holder.kill('SIGCONT');
     const t = await third;
     expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toMatch(new RegExp(`ct: lock taken over from pid ${holder.pid} on \\S+ \\(lease expired; run \\S+ did not finish\\)`));
     const h = await holderDone;
     expect(h.code).toBe(3);
     expect(h.stderr).toMatch(/lost its lock/);
+    const counts = idCounts(readSink(join(dir, 'out')));
+    expect(counts.size).toBe(ids.length);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+  });
+});
+
+describe('a lock left by a killed run', () => {
+  it('is taken over at once, with a warning naming the dead pid (shown even with --quiet)', async () => {
+    const dir = tempDir();
+    const ids = writeCloudTrail(join(dir, 'in'), 200, 200);
+    const file = pipeline(dir, join(dir, 'out'), ', maxRows: 300');
+    const killed = spawnCli(['run', file, '--no-progress', '--threads', '0']);
+    const killedDone = collect(killed);
+    for (let i = 0; i < 400 && readSink(join(dir, 'out')).length === 0; i++) await sleep(25);
+    killed.kill('SIGKILL');
+    await killedDone;
+    const r = await runCli(['run', file, '--no-progress', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`ct: lock taken over from pid ${killed.pid} on \\S+ \\(dead; run \\S+ did not finish\\)`));
+    const again = await runCli(['run', file, '--no-progress']);
+    expect(again.stderr, 'a released lock is not taken over').not.toMatch(/taken over/);
     const counts = idCounts(readSink(join(dir, 'out')));
     expect(counts.size).toBe(ids.length);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);

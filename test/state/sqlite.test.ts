@@ -30,8 +30,10 @@ describe('SqliteStore', () => {
     await store.releaseLock(first);
     const dead = await deadPid();
     const held = await store.acquireLock('p', owner('r3', dead), 60_000);
+    expect(held.takenOverFrom, 'a released lock is not taken over').toBeUndefined();
     const taken = await store.acquireLock('p', owner('r4'), 60_000);
     expect(taken.token).toBe(held.token + 1);
+    expect(taken.takenOverFrom).toEqual({ owner: { pid: dead, host: 'h1', runId: 'r3' }, reason: 'dead' });
     // The run that lost the lock can neither renew nor commit.
     await expect(store.renewLock(held)).rejects.toMatchObject({ code: 'PIPE_LOCK_LOST' });
     await store.startArtifact('p', ref);
@@ -46,6 +48,7 @@ describe('SqliteStore', () => {
     await new Promise((r) => setTimeout(r, 5));
     const lock = await store.acquireLock('p', owner('r2'), 60_000);
     expect(lock.token).toBe(2);
+    expect(lock.takenOverFrom).toEqual({ owner: { pid: process.pid, host: 'elsewhere', runId: 'x' }, reason: 'lease expired' });
     await store.close();
   });
 
