@@ -126,9 +126,15 @@ export class SqliteStore implements StateStore {
     return { pipeline, owner, token, leaseMs, ...(takenOverFrom ? { takenOverFrom } : {}) };
   }
 
+  /**
+   * Extends the lease, but not one that has already run out: a run stalled past its lease (a
+   * SIGSTOP, a VM pause) has lost the lock whether or not another run has taken it yet, so it
+   * cannot race a waiting run back to the lock when it wakes.
+   */
   async renewLock(lock: Lock): Promise<void> {
-    const r = this.#prepare('UPDATE locks SET expires_at = ? WHERE pipeline = ? AND token = ?')
-      .run(Date.now() + lock.leaseMs, lock.pipeline, lock.token);
+    const now = Date.now();
+    const r = this.#prepare('UPDATE locks SET expires_at = ? WHERE pipeline = ? AND token = ? AND expires_at >= ?')
+      .run(now + lock.leaseMs, lock.pipeline, lock.token, now);
     if (r.changes === 0) throw this.#lockLost(lock);
   }
 

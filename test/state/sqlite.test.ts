@@ -42,6 +42,15 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('does not renew a lease that has already run out', async () => {
+    const store = new SqliteStore(join(tempDir(), 's.db'), 'h1');
+    const lock = await store.acquireLock('p', owner('r1'), 5);
+    await store.renewLock(lock);
+    await new Promise((r) => setTimeout(r, 20));
+    await expect(store.renewLock(lock)).rejects.toMatchObject({ code: 'PIPE_LOCK_LOST' });
+    await store.close();
+  });
+
   it('takes over a lock whose lease has ended, even from a live pid on another host', async () => {
     const store = new SqliteStore(join(tempDir(), 's.db'), 'h1');
     await store.acquireLock('p', { pid: process.pid, host: 'elsewhere', runId: 'x' }, 1);
