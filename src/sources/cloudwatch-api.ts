@@ -138,7 +138,10 @@ export async function paced<T>(call: string, where: string, attempt: () => Promi
       const fault = transientFault(err);
       if (!fault || n >= opts.maxAttempts) throw callError(err, call, where, n);
       const wait = backoffDelay(n - 1, opts.backoff, opts.random);
-      opts.log.debug(`cloudwatch ${call} ${where}: ${fault} (${describe(err as SdkError)}); attempt ${n + 1} in ${wait} ms`);
+      // Each retry at debug level; a call still failing after three attempts is a storm worth a line.
+      const line = `cloudwatch ${call} ${where}: ${fault} (${describe(err as SdkError)}); attempt ${n + 1} in ${wait} ms`;
+      if (n === 3) opts.log.warn(`retry storm: ${line}`);
+      else opts.log.debug(line);
       await sleep(wait, undefined, { signal });
     }
   }

@@ -93,7 +93,8 @@ async function* resumingChunks(first: Readable, o: ResumableOptions): AsyncGener
             `${o.uri}: reading failed at byte ${offset} of ${o.size}: ${(err as Error).message}${failures >= o.maxAttempts ? ` (${failures} attempts)` : ''}`,
             { cause: err, position: { byte: offset } });
         }
-        o.log.debug(`resuming ${o.uri} at byte ${offset} after: ${(err as Error).message}`, { attempt: failures });
+        // A broken body resumed is a notable event; several in a row are a storm.
+        o.log[failures >= 3 ? 'warn' : 'info'](`${failures >= 3 ? 'retry storm: ' : ''}resuming ${o.uri} at byte ${offset} after: ${(err as Error).message}`, { attempt: failures });
         await sleep(jitterBackoff(failures), undefined, { signal: o.signal });
       }
     }

@@ -85,7 +85,7 @@ export class TailTracker {
     if (prev && prev !== key) this.#detach(path, prev);
     const known = this.files.get(key);
     if (known) {
-      if (known.path !== path) this.#ctx.log.debug(`tail: ${known.path} is now ${path}`);
+      if (known.path !== path) this.#ctx.log.info(`tail: rotation seen: ${known.path} is now ${path}`);
       if (known.path !== path && this.#paths.get(known.path) === key) this.#paths.delete(known.path);
       known.path = path;
       known.attached = true;
