@@ -9,6 +9,7 @@ import { PipelineRun, type RunStats } from '../engine/run.js';
 import { PipeError, toPipeError } from '../errors.js';
 import type { StderrLogger } from '../log.js';
 import { builtins } from '../registry.js';
+import type { RunSummary } from '../state/store.js';
 import type { SourceScope } from '../types.js';
 import { loadPipelines, newRunId, pipelineFiles, statePath, Stores } from './common.js';
 
@@ -60,6 +61,19 @@ export function summaryLine(stats: RunStats, now = Date.now()): { text: string; 
   return { text, data };
 }
 
+/** The exit code of a finished run: its error's, else its summary's. */
+function runExitCode(summary: RunSummary): number {
+  const failure = (summary as { error?: PipeError }).error;
+  return failure ? exitCodeFor(failure) : summary.exitCode;
+}
+
+/** Writes the one summary line every run ends with, and returns the run's exit code. */
+export function reportSummary(log: StderrLogger, stats: RunStats, summary: RunSummary): number {
+  const s = summaryLine(stats);
+  log.record('summary', s.text, { ...s.data, exit_code: summary.exitCode });
+  return runExitCode(summary);
+}
+
 async function runOne(cfg: PipelineConfig, opts: RunCommandOptions, stores: Stores, progress: TtyProgress | undefined): Promise<number> {
   const log = opts.log.child(cfg.name);
   const store = stores.get(statePath(cfg, opts.state));
@@ -88,12 +102,9 @@ async function runOne(cfg: PipelineConfig, opts: RunCommandOptions, stores: Stor
     const summary = await run.run();
     if (opts.dryRun) {
       log.record('dry-run', `dry run: ${dry} artifacts (${formatBytes(dryBytes)}) would be collected, ${run.stats.unchanged} already collected`, { artifacts: dry, bytes: dryBytes, unchanged: run.stats.unchanged });
-    } else {
-      const s = summaryLine(run.stats);
-      log.record('summary', s.text, { ...s.data, exit_code: summary.exitCode });
+      return runExitCode(summary);
     }
-    const failure = (summary as { error?: PipeError }).error;
-    return failure ? exitCodeFor(failure) : summary.exitCode;
+    return reportSummary(log, run.stats, summary);
   } finally {
     clearInterval(ticker);
   }

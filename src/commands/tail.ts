@@ -20,7 +20,7 @@ import { captureProcessWarnings, StderrLogger, type LogFormat } from '../log.js'
 import { builtins } from '../registry.js';
 import type { ComponentKind } from '../spec.js';
 import { newRunId, resolver, statePath, Stores } from './common.js';
-import { exitCodeFor, summaryLine } from './run.js';
+import { reportSummary } from './run.js';
 
 export interface TailFlags {
   include?: string[];
@@ -100,10 +100,7 @@ export async function tailCommand(dir: string, flags: TailFlags): Promise<number
     progress?.start();
     const summary = await run.run();
     progress?.stop();
-    const s = summaryLine(run.stats);
-    log.record('summary', s.text, { ...s.data, exit_code: summary.exitCode });
-    const failure = (summary as { error?: PipeError }).error;
-    return failure ? exitCodeFor(failure) : summary.exitCode;
+    return reportSummary(log, run.stats, summary);
   } finally {
     clearInterval(ticker);
     progress?.stop();

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PipeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../types.js';
 import { backoffDelay, type BackoffOptions, type TokenBucket } from './rate-limit.js';
+import { sdkLogger } from './aws-logger.js';
 
 /** A log group as configured: a name, or an ARN (cross-account), with the name it shows in rows. */
 export interface GroupRef {
@@ -167,12 +168,6 @@ export interface LogsClientOptions {
   endpoint?: string;
   /** Connect and socket inactivity timeout, ms. */
   timeout: number;
-}
-
-/** The SDK's own logger, routed to debug: nothing it says may reach the user's terminal uninvited. */
-function sdkLogger(log: Logger): Record<'debug' | 'info' | 'warn' | 'error' | 'trace', (...a: unknown[]) => void> {
-  const line = (...args: unknown[]): void => log.debug(`aws sdk: ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ').replace(/\s+/g, ' ')}`);
-  return { debug: () => {}, trace: () => {}, info: () => {}, warn: line, error: line };
 }
 
 /** Raw calls over the real SDK client (one attempt each). The default credential chain applies. */

@@ -11,6 +11,7 @@
 import type { Readable } from 'node:stream';
 import { PipeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../types.js';
+import { sdkLogger } from './aws-logger.js';
 
 export interface ListedObject {
   key: string;
@@ -114,12 +115,6 @@ export function listError(err: unknown, bucket: string, prefix: string): PipeErr
   }
   const code: ErrorCode = THROTTLING.has(e.name ?? '') || status === 503 ? 'PIPE_SOURCE_THROTTLED' : 'PIPE_SOURCE_FAILED';
   return new PipeError(code, `${where}: ${describe(e)}`, { cause: err });
-}
-
-/** The SDK's own logger, routed to debug: nothing it says may reach the user's terminal uninvited. */
-function sdkLogger(log: Logger): { debug(...a: unknown[]): void; info(...a: unknown[]): void; warn(...a: unknown[]): void; error(...a: unknown[]): void; trace(...a: unknown[]): void } {
-  const line = (...args: unknown[]): void => log.debug(`aws sdk: ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ').replace(/\s+/g, ' ')}`);
-  return { debug: () => {}, trace: () => {}, info: () => {}, warn: line, error: line };
 }
 
 /** An S3Api over the real AWS SDK v3 client. The default credential chain applies. */
