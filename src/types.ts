@@ -29,7 +29,18 @@ export interface OpenOptions {
 /** An artifact a source found: a reference plus a way to read its raw bytes. */
 export interface Artifact extends ArtifactRef {
   open(options: OpenOptions): Promise<Readable>;
+  /**
+   * Told once what became of the artifact after it was handed to the engine, so a source can
+   * acknowledge it (delete an SQS message once every object it names is settled):
+   * - `done`: committed to its end (or found already done, or skipped as vanished);
+   * - `failed`: failed for good and recorded (or found failed before and not retried);
+   * - `elsewhere`: another worker holds its claim (shared state): not this run's to acknowledge;
+   * - `stopped`: the run stopped (or crashed out) before the artifact was finished.
+   */
+  settle?(outcome: ArtifactOutcome): void;
 }
+
+export type ArtifactOutcome = 'done' | 'failed' | 'elsewhere' | 'stopped';
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -70,6 +81,11 @@ export interface ListContext {
   savePosition(stream: string, value: unknown): Promise<void>;
   /** State of an artifact of this pipeline, by identity. */
   artifactState(identity: string): Promise<ArtifactState | undefined>;
+  /**
+   * Records something found that cannot be collected (an unparseable queue message) as skipped,
+   * with its reason: `pipe status` lists it and the run's summary counts it.
+   */
+  recordSkipped(ref: ArtifactRef, reason: string): Promise<void>;
   log: Logger;
 }
 

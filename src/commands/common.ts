@@ -1,4 +1,5 @@
 /** What every command shares: finding pipeline files, loading them, opening state stores. */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -7,6 +8,7 @@ import { ConfigError } from '../config/problems.js';
 import { makeResolver } from '../config/resolve.js';
 import { PipeError } from '../errors.js';
 import { builtins } from '../registry.js';
+import { PostgresStore } from '../state/postgres.js';
 import { SqliteStore } from '../state/sqlite.js';
 import type { StateStore } from '../state/store.js';
 
@@ -54,8 +56,14 @@ export async function loadPipelines(files: string[]): Promise<PipelineConfig[]> 
   return configs;
 }
 
+/** A PostgreSQL URL names shared state; anything else is a SQLite file. */
+export function isStateUrl(s: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(s);
+}
+
 export function statePath(cfg: PipelineConfig | undefined, override: string | undefined): string {
-  return resolve(override ?? cfg?.state ?? DEFAULT_STATE);
+  const s = override ?? cfg?.state ?? DEFAULT_STATE;
+  return isStateUrl(s) ? s : resolve(s);
 }
 
 /** One store per state file, shared by the pipelines that use it. */
@@ -66,7 +74,7 @@ export class Stores {
   get(path: string): StateStore {
     let s = this.#open.get(path);
     if (!s) {
-      s = new SqliteStore(path, this.host);
+      s = isStateUrl(path) ? (new PostgresStore(path, this.host) as unknown as StateStore) : new SqliteStore(path, this.host);
       this.#open.set(path, s);
     }
     return s;
@@ -78,8 +86,11 @@ export class Stores {
   }
 }
 
-/** A run id that sorts by time and names chunk files: `20240301T120000Z-1a2b`. */
+/**
+ * A run id that sorts by time and names chunk files: `20240301T120000Z-1a2b3c4d5e6f`. Random
+ * enough that workers started in the same second never share one (their chunks share a directory).
+ */
 export function newRunId(now = new Date()): string {
   const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${t}-${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`;
+  return `${t}-${randomBytes(6).toString('hex')}`;
 }

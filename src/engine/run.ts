@@ -8,8 +8,8 @@ import { EventEmitter } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PipeError, toPipeError } from '../errors.js';
-import type { Lock, RunSummary, StateStore } from '../state/store.js';
-import { batchRows, type Artifact, type Batch, type ComponentContext, type ListContext, type Logger, type SourceScope } from '../types.js';
+import { LISTING_STREAM, STREAMS_STREAM, type Lock, type RunSummary, type StateStore } from '../state/store.js';
+import { batchRows, type Artifact, type ArtifactOutcome, type Batch, type ComponentContext, type ListContext, type Logger, type SourceScope } from '../types.js';
 import type { BuiltPipeline } from './build.js';
 import { Channel } from './channel.js';
 import { collectArtifact } from './collect.js';
@@ -137,10 +137,8 @@ export class PipelineRun extends EventEmitter<RunEvents> {
   }
 
   async #collect(lock: Lock, fatal: AbortController): Promise<void> {
-    const { source, sink, plan } = this.#built;
-    const { store, pipeline: name, stop } = this.#opts;
-    const reading = AbortSignal.any([stop, fatal.signal, this.#halt.signal]);
-    const stats = this.stats;
+    const { sink } = this.#built;
+    const { store } = this.#opts;
     await sink.open({
       ...this.#ctx, runId: this.#opts.runId, signal: fatal.signal, acceptNewState: this.#opts.acceptNewState === true,
       commit: async (files, batches) => {
@@ -148,6 +146,19 @@ export class PipelineRun extends EventEmitter<RunEvents> {
         this.#committed(batches);
       },
     });
+    try {
+      await this.#pump(lock, fatal);
+    } finally {
+      // Whatever was handed out and not finished is this run's no more (a queue leaves its message).
+      for (const identity of [...this.#handedOut.keys()]) this.#settle(identity, 'stopped');
+    }
+  }
+
+  async #pump(lock: Lock, fatal: AbortController): Promise<void> {
+    const { source, sink } = this.#built;
+    const { stop } = this.#opts;
+    const reading = AbortSignal.any([stop, fatal.signal, this.#halt.signal]);
+    const stats = this.stats;
     const channel = new Channel<Batch>(Math.max(4, (source.concurrency ?? 4) * 2));
     const push = async (b: Batch): Promise<void> => {
       if (b.streams) {
@@ -220,8 +231,20 @@ export class PipelineRun extends EventEmitter<RunEvents> {
         s.vanished = (s.vanished ?? 0) + 1;
         this.emit('vanished', { uri: b.artifact.uri, code: b.vanished.code, message: b.vanished.message });
       }
-      if (b.done || b.failed || b.vanished) this.#bytesSeen.delete(b.artifact.identity);
+      if (b.done || b.failed || b.vanished) {
+        this.#bytesSeen.delete(b.artifact.identity);
+        if (!b.streams) this.#settle(b.artifact.identity, b.failed ? 'failed' : 'done');
+      }
     }
+  }
+
+  /** Artifacts being collected by this run, by identity, with any duplicates handed out meanwhile. */
+  #handedOut = new Map<string, Artifact[]>();
+
+  #settle(identity: string, outcome: ArtifactOutcome): void {
+    const all = this.#handedOut.get(identity);
+    this.#handedOut.delete(identity);
+    for (const a of all ?? []) a.settle?.(outcome);
   }
 
   async #produce(lock: Lock, signal: AbortSignal, push: (b: Batch) => Promise<void>): Promise<void> {
@@ -231,14 +254,24 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     const ctx: ListContext = {
       signal, scope: this.#opts.scope, once: this.#opts.once, retryFailed: this.#opts.retryFailed, log: this.#opts.log,
       position: (stream) => store.position(name, stream),
-      savePosition: (stream, value) => store.setPosition(lock, stream, value),
+      savePosition: async (stream, value) => {
+        // Shared state: only the holder of the listing claim moves listing marks; every worker
+        // takes objects, and the claims on them keep each collected once.
+        if (store.shared && !(await store.claimStream(lock, LISTING_STREAM))) return;
+        await store.setPosition(lock, stream, value);
+      },
       artifactState: (identity) => store.artifact(name, identity),
+      recordSkipped: async (ref, reason) => {
+        await store.skipArtifact(name, ref, reason);
+        stats.vanished = (stats.vanished ?? 0) + 1;
+        this.emit('vanished', { uri: ref.uri, code: 'PIPE_SKIPPED', message: reason });
+      },
     };
     if (source.kind === 'streams') {
       try {
         // --dry-run collects nothing: a stream source may say what it would read.
         if (this.#opts.dryRun) for await (const item of source.dryRun?.(ctx) ?? []) this.emit('dryRun', item);
-        else await collectStreams(source, ctx, plan, push);
+        else if (await this.#claimStreams(lock, signal)) await collectStreams(source, ctx, plan, push);
       } finally {
         stats.listingDone = true;
       }
@@ -255,7 +288,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
       for await (const artifact of source.list(ctx)) {
         if (signal.aborted) break;
         stats.discovered++;
-        const resumeFrom = await this.#admit(artifact);
+        const resumeFrom = await this.#admit(lock, artifact);
         if (resumeFrom === undefined) continue;
         stats.inFlight++;
         const task = collect(artifact, resumeFrom).finally(() => {
@@ -288,24 +321,60 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     }
   }
 
+  /**
+   * Shared state: the streams of a streams source are read by one worker at a time. The others
+   * wait for the claim (the holder may die), or leave at once with `--once`.
+   */
+  async #claimStreams(lock: Lock, signal: AbortSignal): Promise<boolean> {
+    const { store, log, pipeline: name } = this.#opts;
+    if (!store.shared) return true;
+    let told = false;
+    while (!signal.aborted) {
+      if (await store.claimStream(lock, STREAMS_STREAM)) return true;
+      if (this.#opts.once) break;
+      if (!told) log.info(`${name}: another worker reads this pipeline's streams; waiting to take over if it stops`);
+      told = true;
+      await new Promise((r) => setTimeout(r, Math.max(100, lock.leaseMs / 3)).unref());
+    }
+    return false;
+  }
+
   /** Decides whether an artifact is collected, and from which record. */
-  async #admit(artifact: Artifact): Promise<number | undefined> {
+  async #admit(lock: Lock, artifact: Artifact): Promise<number | undefined> {
     const { store, pipeline: name } = this.#opts;
-    const state = await store.artifact(name, artifact.identity);
     const stats = this.stats;
+    // The same object named twice while this run collects it (two notifications): settled with it.
+    const collecting = this.#handedOut.get(artifact.identity);
+    if (collecting) {
+      collecting.push(artifact);
+      stats.unchanged++;
+      return undefined;
+    }
+    const state = await store.artifact(name, artifact.identity);
     if (state?.status === 'done' || state?.status === 'skipped') {
       stats.unchanged++;
+      artifact.settle?.('done');
       return undefined;
     }
     if (state?.status === 'failed' && !this.#opts.retryFailed) {
       stats.previouslyFailed++;
+      artifact.settle?.('failed');
       return undefined;
     }
     if (this.#opts.dryRun) {
       this.emit('dryRun', { uri: artifact.uri, ...(artifact.size !== undefined ? { size: artifact.size } : {}), state: state?.status ?? 'new' });
+      artifact.settle?.('stopped');
       return undefined;
     }
-    const started = await store.startArtifact(name, artifact);
+    const started = await store.startArtifact(lock, artifact);
+    if (!started) {
+      // Shared state: finished meanwhile, or another worker holds it.
+      const now = await store.artifact(name, artifact.identity);
+      stats.unchanged++;
+      artifact.settle?.(now?.status === 'done' || now?.status === 'skipped' ? 'done' : now?.status === 'failed' ? 'failed' : 'elsewhere');
+      return undefined;
+    }
+    this.#handedOut.set(artifact.identity, [artifact]);
     return started.position;
   }
 }

@@ -113,14 +113,17 @@ export async function publishChunkFiles(files: ChunkFile[]): Promise<string[]> {
   return missing;
 }
 
-/** Removes temporary files no commit recorded (a run killed before its commit). */
-export async function discardUnrecorded(tmpDir: string, recorded: Set<string>): Promise<number> {
+/**
+ * Removes temporary files no commit recorded (a run killed before its commit): the run directories
+ * under `tmpDir` of every run not in `live`, after their recorded chunks were rolled forward.
+ */
+export async function discardUnrecorded(tmpDir: string, live: Set<string>): Promise<number> {
   let removed = 0;
-  for (const name of await readdir(tmpDir).catch(() => [] as string[])) {
-    const path = join(tmpDir, name);
-    if (recorded.has(path)) continue;
-    await rm(path, { force: true });
-    removed++;
+  for (const entry of await readdir(tmpDir, { withFileTypes: true }).catch(() => [])) {
+    if (live.has(entry.name)) continue;
+    const path = join(tmpDir, entry.name);
+    removed += entry.isDirectory() ? (await readdir(path).catch(() => [])).length : 1;
+    await rm(path, { force: true, recursive: true });
   }
   return removed;
 }

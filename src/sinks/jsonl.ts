@@ -1,12 +1,14 @@
 /**
  * The JSONL sink and its exactly-once commit protocol.
  *
- * Rows are appended to chunk files under `<dir>/.pipe-tmp/<pipeline>/`. When a chunk rotates
+ * Rows are appended to chunk files under `<dir>/.pipe-tmp/<pipeline>/<run id>/`. When a chunk rotates
  * (maxRows, maxBytes, flushInterval, or the end of the run) its files are fsynced, then ONE state
  * transaction records them together with the positions of every batch they hold, and only then are
  * they renamed to `<dir>/[dt=…/]<run id>-<sequence>.jsonl[.gz]`. On start, chunks recorded but not
  * yet renamed are rolled forward and temporary files no commit recorded are deleted, so a kill -9
- * at any instant neither loses nor duplicates a row. Row errors go to `<dir>/_errors/` in the
+ * at any instant neither loses nor duplicates a row. Many workers may share the directory (shared
+ * state): chunk names carry the run id, a run leaves the temporary files of live runs alone, and a
+ * chunk rolled forward by another run's recovery is found already in place by its own rename. Row errors go to `<dir>/_errors/` in the
  * same chunk, so the dead-letter files are exactly-once too.
  */
 import { mkdir } from 'node:fs/promises';
@@ -67,14 +69,19 @@ export class JsonlSink implements Sink {
 
   async open(ctx: SinkContext): Promise<void> {
     this.#ctx = ctx;
-    this.#tmpDir = join(this.#dir, '.pipe-tmp', ctx.pipeline);
+    // Each run writes its temporary files in a directory of its own, so that runs sharing the
+    // directory (workers on shared state) never discard each other's.
+    const pipelineTmp = join(this.#dir, '.pipe-tmp', ctx.pipeline);
+    this.#tmpDir = join(pipelineTmp, ctx.runId);
     await mkdir(this.#tmpDir, { recursive: true });
     await checkSinkOwner(join(this.#dir, '.pipe-tmp', `${ctx.pipeline}.owner.json`), ctx.pipeline, ctx.store.id, ctx.store.location, ctx.acceptNewState === true);
     const pending = await ctx.store.pendingChunks(ctx.pipeline);
     const missing = await publishChunkFiles(pending);
     for (const m of missing) ctx.log.warn(`committed chunk ${m} is missing from the sink directory`);
     await ctx.store.finishChunks(ctx.pipeline, pending);
-    const removed = await discardUnrecorded(this.#tmpDir, new Set());
+    const live = await ctx.store.liveRuns(ctx.pipeline);
+    live.add(ctx.runId);
+    const removed = await discardUnrecorded(pipelineTmp, live);
     if (pending.length || removed) {
       ctx.log.info(`recovered sink: ${pending.length} committed chunk(s) rolled forward, ${removed} uncommitted file(s) discarded`);
     }

@@ -46,6 +46,7 @@ export function isAlive(pid: number): boolean {
 
 export class SqliteStore implements StateStore {
   readonly location: string;
+  readonly shared = false;
   id = '';
   #db: Database.Database;
   #host: string;
@@ -163,7 +164,8 @@ export class SqliteStore implements StateStore {
     return r && toArtifactState(r);
   }
 
-  async startArtifact(pipeline: string, ref: ArtifactRef): Promise<ArtifactState> {
+  async startArtifact(lock: Lock, ref: ArtifactRef): Promise<ArtifactState> {
+    const pipeline = lock.pipeline;
     const now = new Date().toISOString();
     // Marking an artifact in progress need not survive a power cut (its commits do, and they sync
     // the log this write sits in), so it skips the fsync that costs milliseconds per artifact.
@@ -181,6 +183,16 @@ export class SqliteStore implements StateStore {
       VALUES (?, ?, ?, ?, 'in_progress', 1, ?, ?)
       ON CONFLICT (pipeline, identity) DO UPDATE SET status = 'in_progress', attempts = attempts + 1, updated_at = excluded.updated_at`)
       .run(pipeline, ref.identity, ref.uri, ref.size ?? null, now, now);
+  }
+
+  /** The lock is exclusive: its holder holds every stream. */
+  async claimStream(): Promise<boolean> {
+    return true;
+  }
+
+  async liveRuns(pipeline: string): Promise<Set<string>> {
+    const r = this.#prepare('SELECT run_id FROM locks WHERE pipeline = ? AND expires_at > ?').get(pipeline, Date.now()) as { run_id: string } | undefined;
+    return new Set(r ? [r.run_id] : []);
   }
 
   async skipArtifact(pipeline: string, ref: ArtifactRef, reason: string): Promise<void> {

@@ -1,6 +1,16 @@
 /**
- * The state store interface. SQLite implements it today; a networked store (PostgreSQL) can
- * implement it later without touching sources or sinks. Every method is async for that reason.
+ * The state store interface, implemented by SQLite (one file, one run per pipeline at a time) and
+ * PostgreSQL (shared by many workers of one pipeline). Every method is async for the second.
+ *
+ * Two modes, told apart by `shared`:
+ * - Exclusive (SQLite): `acquireLock` takes the pipeline's lock or throws PIPE_LOCKED; its fencing
+ *   token is re-checked by every commit.
+ * - Shared (PostgreSQL): `acquireLock` registers a worker and never refuses. Work is claimed
+ *   instead: each artifact by `startArtifact`, the S3 listing and the streams of a streams source by
+ *   `claimStream`. Every claim has a lease (the lock's `leaseMs`, renewed by `renewLock`) and a
+ *   fencing token; `commit` and `setPosition` re-check, in their transaction, that this worker still
+ *   holds the claim on everything they advance, so a worker that lost a claim (stalled past its
+ *   lease, partitioned away) can never commit. A dead worker's claims return when its lease ends.
  */
 import type { Position } from '../errors.js';
 import type { ArtifactRef, Batch, RowErrorRecord } from '../types.js';
@@ -66,6 +76,22 @@ export interface RunRecord extends Partial<RunSummary> {
   pid: number;
 }
 
+/** A worker of a pipeline sharing a store, as `pipe status` shows it. */
+export interface WorkerInfo {
+  owner: LockOwner;
+  startedAt: string;
+  heartbeatAt: string;
+  /** When its lease (and every claim it holds) ends unless renewed. */
+  expiresAt: string;
+  /** What it holds: artifact uris and stream names. */
+  claims: string[];
+}
+
+/** The stream claim taken by the run that lists an artifact source (only it saves listing marks). */
+export const LISTING_STREAM = 'listing';
+/** The stream claim taken by the run that reads a streams source (CloudWatch, tail). */
+export const STREAMS_STREAM = 'streams';
+
 export interface StatusReport {
   pipeline: string;
   artifacts: { done: number; failed: number; inProgress: number; skipped: number };
@@ -77,24 +103,45 @@ export interface StatusReport {
   runs: RunRecord[];
   rowErrors: RowErrorRecord[];
   lock?: { owner: LockOwner; expiresAt: string };
+  /** Shared stores: the live workers, their claims and heartbeats. */
+  workers?: WorkerInfo[];
 }
 
 export interface StateStore {
   readonly location: string;
   /** A random id made when the state was created: sinks record it to notice a replaced state file. */
   readonly id: string;
-  /** Takes the pipeline's lock, or throws PIPE_LOCKED naming the holder. */
+  /** Many runs of one pipeline may work at once (see the top of this file). */
+  readonly shared: boolean;
+  /** Exclusive: takes the pipeline's lock, or throws PIPE_LOCKED naming the holder. Shared: registers a worker. */
   acquireLock(pipeline: string, owner: LockOwner, leaseMs: number): Promise<Lock>;
-  /** Extends the lease; throws PIPE_LOCK_LOST if another run has taken it. */
+  /** Extends the lease (and, shared, every claim held); throws PIPE_LOCK_LOST once it has run out or been taken. */
   renewLock(lock: Lock): Promise<void>;
+  /** Releases the lock (shared: the worker's registration and every claim it still holds). */
   releaseLock(lock: Lock): Promise<void>;
 
   beginRun(pipeline: string, run: RunRecord): Promise<void>;
   endRun(pipeline: string, runId: string, summary: RunSummary): Promise<void>;
 
   artifact(pipeline: string, identity: string): Promise<ArtifactState | undefined>;
-  /** Marks an artifact in progress (counting the attempt) and returns its state. */
-  startArtifact(pipeline: string, ref: ArtifactRef): Promise<ArtifactState>;
+  /**
+   * Claims an artifact for this run, marks it in progress (counting the attempt) and returns its
+   * state. Shared stores return undefined when the artifact is finished (done, skipped, failed) or
+   * another live worker holds it; the claim's token is re-checked by every commit that advances it.
+   */
+  startArtifact(lock: Lock, ref: ArtifactRef): Promise<ArtifactState | undefined>;
+  /**
+   * Claims a named stream (LISTING_STREAM, STREAMS_STREAM) for this run: true when this run holds
+   * it now. Exclusive stores always grant it. Shared stores grant it to one live worker at a time,
+   * renew it with the lock, and refuse `setPosition` (listing) or a commit carrying stream
+   * positions (streams) from a run that does not hold it.
+   */
+  claimStream(lock: Lock, stream: string): Promise<boolean>;
+  /**
+   * Run ids of the pipeline's live runs (the lock holder; shared: every worker whose lease has not
+   * ended): a sink's recovery leaves their temporary files alone.
+   */
+  liveRuns(pipeline: string): Promise<Set<string>>;
   /** Records an artifact that was found but cannot be collected (vanished, not applicable). */
   skipArtifact(pipeline: string, ref: ArtifactRef, reason: string): Promise<void>;
 

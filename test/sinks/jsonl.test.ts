@@ -30,7 +30,7 @@ async function setup(opts: Partial<JsonlSinkOptions> = {}, runId = 'run1') {
   const dir = tempDir();
   const store = new SqliteStore(join(dir, 'state.db'), 'h');
   const lock: Lock = await store.acquireLock('p', { pid: process.pid, host: 'h', runId }, 60_000);
-  await store.startArtifact('p', ref);
+  await store.startArtifact(lock, ref);
   const out = join(dir, 'out');
   const sink = new JsonlSink({ dir: out, maxRows: 1000, maxBytes: 1 << 30, flushInterval: 60_000, gzip: false, partition: 'none', ...opts });
   const ctx: SinkContext = {
@@ -91,28 +91,47 @@ describe('jsonl sink', () => {
     expect(await store.artifact('p', ref.identity)).toMatchObject({ status: 'done', position: 3 });
   });
 
-  it('on open, rolls recorded chunks forward and discards unrecorded temporary files', async () => {
+  it('on open, rolls recorded chunks forward and discards unrecorded temporary files of runs that are gone', async () => {
     const dir = tempDir();
     const store = new SqliteStore(join(dir, 'state.db'), 'h');
-    const lock = await store.acquireLock('p', { pid: process.pid, host: 'h', runId: 'r0' }, 60_000);
-    await store.startArtifact('p', ref);
+    const dead = await store.acquireLock('p', { pid: process.pid, host: 'h', runId: 'r0' }, 60_000);
+    await store.startArtifact(dead, ref);
     const out = join(dir, 'out');
     const tmpDir = join(out, '.pipe-tmp', 'p');
-    mkdirSync(tmpDir, { recursive: true });
+    const r0 = join(tmpDir, 'r0');
+    mkdirSync(r0, { recursive: true });
     // A run that died after its commit but before the rename, with a later chunk half-written.
-    writeFileSync(join(tmpDir, 'r0-000000.jsonl.tmp'), '{"n":0}\n');
-    await store.commit(lock, [{ tmp: join(tmpDir, 'r0-000000.jsonl.tmp'), final: join(out, 'r0-000000.jsonl'), rows: 1, bytes: 8 }], [batch(0, 1)]);
-    writeFileSync(join(tmpDir, 'r0-000001.jsonl.tmp'), '{"n":1}\n{"n":2');
+    writeFileSync(join(r0, 'r0-000000.jsonl.tmp'), '{"n":0}\n');
+    await store.commit(dead, [{ tmp: join(r0, 'r0-000000.jsonl.tmp'), final: join(out, 'r0-000000.jsonl'), rows: 1, bytes: 8 }], [batch(0, 1)]);
+    writeFileSync(join(r0, 'r0-000001.jsonl.tmp'), '{"n":1}\n{"n":2');
     // And one whose rename happened but whose confirmation did not.
-    writeFileSync(join(tmpDir, 'r0-x.tmp'), '{"n":9}\n');
-    await store.commit(lock, [{ tmp: join(tmpDir, 'r0-x.tmp'), final: join(out, 'r0-x.jsonl'), rows: 1, bytes: 8 }], []);
-    renameSync(join(tmpDir, 'r0-x.tmp'), join(out, 'r0-x.jsonl'));
+    writeFileSync(join(r0, 'r0-x.tmp'), '{"n":9}\n');
+    await store.commit(dead, [{ tmp: join(r0, 'r0-x.tmp'), final: join(out, 'r0-x.jsonl'), rows: 1, bytes: 8 }], []);
+    renameSync(join(r0, 'r0-x.tmp'), join(out, 'r0-x.jsonl'));
+    // A file of the layout before run directories.
+    writeFileSync(join(tmpDir, 'old-000000.jsonl.tmp'), '{"n":3');
+    await store.releaseLock(dead);
 
+    const lock = await store.acquireLock('p', { pid: process.pid, host: 'h', runId: 'r1' }, 60_000);
     const sink = new JsonlSink({ dir: out, maxRows: 10, maxBytes: 1 << 20, flushInterval: 60_000, gzip: false, partition: 'none' });
     await sink.open({ pipeline: 'p', store, log: quiet, baseDir: dir, runId: 'r1', signal: new AbortController().signal, commit: (f, b) => store.commit(lock, f, b) });
     expect(files(out)).toEqual(['r0-000000.jsonl', 'r0-x.jsonl']);
-    expect(readdirSync(tmpDir)).toEqual([]);
+    expect(readdirSync(tmpDir), 'only the run directory of the live run is left').toEqual(['r1']);
     expect(await store.pendingChunks('p')).toEqual([]);
+    await sink.close();
+  });
+
+  it('leaves the temporary files of a live run sharing the directory alone', async () => {
+    const dir = tempDir();
+    const store = new SqliteStore(join(dir, 'state.db'), 'h');
+    const lock = await store.acquireLock('p', { pid: process.pid, host: 'h', runId: 'live' }, 60_000);
+    const out = join(dir, 'out');
+    const liveDir = join(out, '.pipe-tmp', 'p', 'live');
+    mkdirSync(liveDir, { recursive: true });
+    writeFileSync(join(liveDir, 'live-000000.jsonl.tmp'), '{"n":1}\n');
+    const sink = new JsonlSink({ dir: out, maxRows: 10, maxBytes: 1 << 20, flushInterval: 60_000, gzip: false, partition: 'none' });
+    await sink.open({ pipeline: 'p', store, log: quiet, baseDir: dir, runId: 'other', signal: new AbortController().signal, commit: (f, b) => store.commit(lock, f, b) });
+    expect(readdirSync(liveDir)).toEqual(['live-000000.jsonl.tmp']);
     await sink.close();
   });
 

@@ -47,6 +47,7 @@ function listContext(over: Partial<ListContext> = {}, state: FakeState = { state
     position: async (s) => state.positions.get(s),
     savePosition: async (s, v) => { state.positions.set(s, v); },
     artifactState: async (id) => (state.states.has(id) ? ({ identity: id, status: state.states.get(id) } as ArtifactState) : undefined),
+    recordSkipped: async (ref) => { state.states.set(ref.identity, 'skipped'); },
     ...over,
   };
 }

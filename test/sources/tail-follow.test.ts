@@ -174,7 +174,7 @@ describe('tail source: a held-up consumer', () => {
     const stop = new AbortController();
     const ctx: ReadContext = {
       signal: stop.signal, scope: {}, once: false, log: quiet,
-      position: async (s) => positions.get(s), savePosition: async (s, v) => void positions.set(s, v), artifactState: async () => undefined,
+      position: async (s) => positions.get(s), savePosition: async (s, v) => void positions.set(s, v), artifactState: async () => undefined, recordSkipped: async () => undefined,
     };
     const source = tail.create({ ...defaults(), path: logs, rotateWait: 300, pollInterval: 50 });
     const it = source.read(ctx)[Symbol.asyncIterator]();

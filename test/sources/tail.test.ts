@@ -212,7 +212,7 @@ describe('tail source: restarts', () => {
     writeFileSync(join(logs, 'c.log'), 'rewritten\n');
     const store = new SqliteStore(join(dir, 'state.db'), 'h');
     const ctx: ReadContext = {
-      signal: new AbortController().signal, scope: {}, once: true, log: quiet, artifactState: async () => undefined,
+      signal: new AbortController().signal, scope: {}, once: true, log: quiet, artifactState: async () => undefined, recordSkipped: async () => undefined,
       position: (s) => store.position('t', s), savePosition: () => Promise.reject(new Error('a dry run stores nothing')),
     };
     const items = [];

@@ -36,7 +36,7 @@ describe('SqliteStore', () => {
     expect(taken.takenOverFrom).toEqual({ owner: { pid: dead, host: 'h1', runId: 'r3' }, reason: 'dead' });
     // The run that lost the lock can neither renew nor commit.
     await expect(store.renewLock(held)).rejects.toMatchObject({ code: 'PIPE_LOCK_LOST' });
-    await store.startArtifact('p', ref);
+    await store.startArtifact(taken, ref);
     await expect(store.commit(held, [], [batch(5, 5)])).rejects.toMatchObject({ code: 'PIPE_LOCK_LOST' });
     expect((await store.artifact('p', ref.identity))!.position).toBe(0);
     await store.close();
@@ -64,7 +64,7 @@ describe('SqliteStore', () => {
   it('commits positions, rows, failures and remembered keys in one transaction', async () => {
     const store = new SqliteStore(join(tempDir(), 's.db'), 'h1');
     const lock = await store.acquireLock('p', owner('r1'), 60_000);
-    expect((await store.startArtifact('p', ref)).attempts).toBe(1);
+    expect((await store.startArtifact(lock, ref))!.attempts).toBe(1);
     const files = [{ tmp: '/t/1.tmp', final: '/o/1.jsonl', rows: 3, bytes: 30 }];
     await store.commit(lock, files, [
       batch(3, 3, {
@@ -85,7 +85,7 @@ describe('SqliteStore', () => {
     await store.commit(lock, [], [batch(7, 4, { failed: failure })]);
     a = (await store.artifact('p', ref.identity))!;
     expect(a).toMatchObject({ status: 'failed', position: 7, rows: 7, errorCode: 'PIPE_ARTIFACT_CORRUPT', errorPosition: { row: 7, byte: 99 } });
-    const retried = await store.startArtifact('p', ref);
+    const retried = await store.startArtifact(lock, ref);
     expect(retried).toMatchObject({ status: 'in_progress', position: 7, attempts: 2 });
     await store.commit(lock, [], [batch(9, 2, { done: true })]);
     const status = await store.status('p');
@@ -100,7 +100,7 @@ describe('SqliteStore', () => {
     const store = new SqliteStore(join(tempDir(), 's.db'), 'h1');
     const lock = await store.acquireLock('a', owner('r1'), 60_000);
     await store.acquireLock('b', owner('r2'), 60_000);
-    await store.startArtifact('a', ref);
+    await store.startArtifact(lock, ref);
     await store.commit(lock, [], [batch(1, 1, { done: true })]);
     expect(await store.artifact('b', ref.identity)).toBeUndefined();
     expect((await store.status('a')).artifacts.done).toBe(1);
