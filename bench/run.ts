@@ -40,14 +40,17 @@ async function main(): Promise<void> {
   const filter = process.argv[2];
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
   console.log(`pipe benchmarks on ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
-  console.log(`${pad('scenario', 36, true)} ${pad('rows', 10)} ${pad('MB in', 8)} ${pad('s', 7)} ${pad('rows/s', 10)} ${pad('MB/s', 8)} ${pad('peak RSS', 9)} ${pad('baseline s', 10)} ${pad('ratio', 6)}`);
+  console.log(`${pad('scenario', 36, true)} ${pad('rows', 10)} ${pad('MB in', 8)} ${pad('s', 7)} ${pad('rows/s', 10)} ${pad('MB/s', 8)} ${pad('peak RSS', 9)} ${pad('baseline s', 10)} ${pad('ratio', 6)} ${pad('CPU s', 7)} ${pad('base CPU', 8)}`);
   for (const [name, run] of scenarios) {
     if (filter && !name.includes(filter)) continue;
     const out = await run();
     for (const r of Array.isArray(out) ? out : [out]) {
       // End-to-end scenarios report the child's peak; in-process ones this process's so far.
       const peak = 'peakRssMb' in r ? (r as { peakRssMb: number }).peakRssMb : Math.round(process.resourceUsage().maxRSS / 1024);
-      console.log(`${pad(r.name, 36, true)} ${pad(r.rows, 10)} ${pad(r.mb.toFixed(1), 8)} ${pad(r.seconds.toFixed(3), 7)} ${pad(r.rowsPerSec, 10)} ${pad(r.mbPerSec.toFixed(1), 8)} ${pad(`${peak} MB`, 9)} ${pad(r.baselineSeconds.toFixed(3), 10)} ${pad(r.ratio.toFixed(2), 6)}`);
+      // End-to-end rows also give CPU time (all threads): under load from other processes it says
+      // more than wall time about the work done.
+      const { cpuSeconds, baselineCpuSeconds } = r as { cpuSeconds?: number; baselineCpuSeconds?: number };
+      console.log(`${pad(r.name, 36, true)} ${pad(r.rows, 10)} ${pad(r.mb.toFixed(1), 8)} ${pad(r.seconds.toFixed(3), 7)} ${pad(r.rowsPerSec, 10)} ${pad(r.mbPerSec.toFixed(1), 8)} ${pad(peak ? `${peak} MB` : '-', 9)} ${pad(r.baselineSeconds.toFixed(3), 10)} ${pad(r.ratio.toFixed(2), 6)} ${pad(cpuSeconds?.toFixed(2) ?? '', 7)} ${pad(baselineCpuSeconds?.toFixed(2) ?? '', 8)}`);
     }
   }
 }

@@ -1,7 +1,11 @@
 /**
  * One error class for everything `pipe` reports. Callers branch on `code`, never on the message;
  * the codes are part of the user contract (they appear in `pipe status` and in JSON logs).
+ * Messages pass through `redactText`, so an error built from a dependency's text (an SDK error
+ * echoing an endpoint URL with a password) cannot carry a secret to stderr or the state file.
  */
+import { redactText } from './redact.js';
+
 export type ErrorCode =
   | 'PIPE_USAGE'
   | 'PIPE_CONFIG_INVALID'
@@ -10,6 +14,8 @@ export type ErrorCode =
   | 'PIPE_LOCK_LOST'
   | 'PIPE_STATE_CORRUPT'
   | 'PIPE_STATE_MISMATCH'
+  /** A shared state store (PostgreSQL) cannot be reached: refused, unknown host, authentication, timeout. */
+  | 'PIPE_STATE_UNAVAILABLE'
   | 'PIPE_INTERRUPTED'
   | 'PIPE_ARTIFACT_CORRUPT'
   | 'PIPE_ARTIFACT_TRUNCATED'
@@ -35,7 +41,7 @@ export class PipeError extends Error {
   position?: Position;
 
   constructor(code: ErrorCode, message: string, options: { cause?: unknown; position?: Position } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PipeError';
     this.code = code;
     if (options.position) this.position = options.position;

@@ -1,7 +1,10 @@
 /**
  * `pipe`'s own lines on stderr, as text or JSON. Nothing else may write to stderr: dependency
  * warnings are routed here (and dropped unless --verbose), stack traces only with --verbose.
+ * Every line passes through `redactText`: debug lines carry what dependencies say (the AWS SDK's
+ * error dumps), which may hold an endpoint's password or a session token.
  */
+import { redactText } from './redact.js';
 import type { Logger } from './types.js';
 
 export type LogFormat = 'text' | 'json';
@@ -34,7 +37,8 @@ export class StderrLogger implements Logger {
   constructor(opts: LogOptions, scope?: string) {
     this.#opts = opts;
     this.#scope = scope;
-    this.#write = opts.write ?? ((line) => process.stderr.write(line));
+    const write = opts.write ?? ((line: string) => process.stderr.write(line));
+    this.#write = (line) => write(redactText(line));
   }
 
   child(scope: string): StderrLogger {

@@ -74,7 +74,7 @@ export class Stores {
   get(path: string): StateStore {
     let s = this.#open.get(path);
     if (!s) {
-      s = isStateUrl(path) ? (new PostgresStore(path, this.host) as unknown as StateStore) : new SqliteStore(path, this.host);
+      s = isStateUrl(path) ? new PostgresStore(path, this.host) : new SqliteStore(path, this.host);
       this.#open.set(path, s);
     }
     return s;

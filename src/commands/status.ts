@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { formatPosition, PipeError, type Position } from '../errors.js';
 import { formatBytes } from '../engine/progress.js';
 import type { StatusReport } from '../state/store.js';
-import { loadPipelines, statePath, Stores } from './common.js';
+import { isStateUrl, loadPipelines, statePath, Stores } from './common.js';
 import { formatLag, streamLag, type StreamLag } from './status-lag.js';
 
 export type StreamStatus = StatusReport['positions'][number] & StreamLag;
@@ -19,14 +19,16 @@ export interface PipelineStatus extends Omit<StatusReport, 'positions'> {
 export async function statusReport(file: string, state: string | undefined, now = Date.now()): Promise<PipelineStatus> {
   const [cfg] = await loadPipelines([file]);
   const path = statePath(cfg, state);
-  if (!existsSync(path)) {
+  if (!isStateUrl(path) && !existsSync(path)) {
     throw new PipeError('PIPE_STATE_CORRUPT', `no state file at ${path}: pipeline ${cfg!.name} has not run with this state yet (or the file was removed: the next run would collect everything again)`);
   }
   const stores = new Stores();
   try {
-    const r = await stores.get(path).status(cfg!.name);
+    const store = stores.get(path);
+    const r = await store.status(cfg!.name);
     const positions = r.positions.map((p) => ({ ...p, ...streamLag(p.stream, p.value, p.updatedAt, now) }));
-    return { ...r, state: path, at: new Date(now).toISOString(), positions };
+    // The store's own name for itself: a PostgreSQL URL with its password hidden.
+    return { ...r, state: store.location, at: new Date(now).toISOString(), positions };
   } finally {
     await stores.closeAll();
   }
@@ -54,6 +56,13 @@ export function renderStatus(r: PipelineStatus): string {
     `artifacts: ${a.done} done, ${a.failed} failed, ${a.inProgress} in progress, ${a.skipped} skipped`,
   ];
   if (r.lock) lines.push(`lock: held by pid ${r.lock.owner.pid} on ${r.lock.owner.host} (run ${r.lock.owner.runId}) until ${r.lock.expiresAt}`);
+  if (r.workers) {
+    lines.push(`workers: ${r.workers.length} live`);
+    for (const w of r.workers) {
+      const held = w.claims.length ? `holds ${w.claims.length > 5 ? `${w.claims.slice(0, 5).join(', ')} and ${w.claims.length - 5} more` : w.claims.join(', ')}` : 'holds nothing';
+      lines.push(`  pid ${w.owner.pid} on ${w.owner.host} (run ${w.owner.runId}): heartbeat ${w.heartbeatAt}, lease until ${w.expiresAt}, ${held}`);
+    }
+  }
   if (r.failed.length) {
     lines.push('failed:');
     for (const f of r.failed) lines.push(`  ${f.uri}: ${f.errorCode ?? ''} ${f.errorMessage ?? ''}${pos(f.errorPosition)} (attempts ${f.attempts}, ${f.rows} rows delivered)`);

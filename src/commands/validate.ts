@@ -6,6 +6,7 @@
 import { validatePipelineFile, type ComponentConfig } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
 import { toPipeError } from '../errors.js';
+import { captureProcessWarnings, StderrLogger } from '../log.js';
 import { pipelineFiles, resolver } from './common.js';
 
 export interface ValidateFlags {
@@ -34,6 +35,8 @@ async function pingComponents(components: ComponentConfig[]): Promise<boolean> {
 }
 
 export async function validateCommand(args: string[], flags: ValidateFlags = {}): Promise<number> {
+  // A ping loads the AWS SDK, whose Node-version notice must not reach the user's terminal.
+  if (flags.ping) captureProcessWarnings(new StderrLogger({ format: 'text', level: 'warn' }));
   let bad = 0;
   for (const file of await pipelineFiles(args)) {
     const v = await validatePipelineFile(file, { env: process.env, resolve: resolver });

@@ -11,7 +11,7 @@ import type { ComponentKind, ComponentModule } from '../spec.js';
 import { validateOptions } from './options.js';
 import { closest, ConfigError, sortProblems, type ConfigProblem } from './problems.js';
 import { isComponentModule, type ComponentResolver, type ResolveFailure } from './resolve.js';
-import { childPath, itemPath, locateDocument, type Located, type LocatedMap } from './tree.js';
+import { childPath, isAliasBomb, itemPath, locateDocument, type Located, type LocatedMap } from './tree.js';
 
 export interface ComponentConfig {
   /** The type as written: a built-in name or a module specifier. */
@@ -56,6 +56,8 @@ export interface Validation {
 
 const TOP_LEVEL = ['name', 'state', 'source', 'loader', 'mappers', 'sink'];
 const NAME = /^[A-Za-z0-9._-]+$/;
+/** The name is a directory name in the sink (`.pipe-tmp/<name>/`): `.` and `..` would be another directory. */
+const NAME_MAX = 128;
 
 /** The validated pipeline, or a ConfigError (code PIPE_CONFIG_INVALID) listing every problem. */
 export async function loadPipeline(file: string, opts: LoadOptions): Promise<PipelineConfig> {
@@ -82,7 +84,8 @@ export async function validatePipelineText(text: string, file: string, opts: Loa
   const absolute = path.resolve(file);
   const baseDir = path.dirname(absolute);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // resolveKnownTags: false keeps `!!binary`, `!!set`, `!!timestamp` … unconstructed: tree.ts refuses them.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, resolveKnownTags: false });
   if (doc.errors.length > 0) {
     const sourceLines = text.split('\n');
     // After the first syntax error the parser's recovery reports echoes of it; duplicate keys are
@@ -92,12 +95,16 @@ export async function validatePipelineText(text: string, file: string, opts: Loa
       const line = lines.linePos(err.pos[0]).line;
       // `{ bucket: ${B} }` is a YAML error: in flow collections `{` and `}` are punctuation.
       const hint = sourceLines[line - 1]?.includes('${') ? ' (inside { } or [ ], quote values that use ${…})' : '';
-      return { path: '', line, message: `YAML syntax: ${err.message}${hint}` };
+      // The parser recurses per level of nesting: thousands of levels end its stack, not the process.
+      const message = /call stack/i.test(err.message) ? 'the document is nested too deeply' : err.message;
+      return { path: '', line, message: `YAML syntax: ${message}${hint}` };
     });
     return { problems: sortProblems(problems) };
   }
   const problems: ConfigProblem[] = [];
   const root = locateDocument(doc, lines, opts.env, problems);
+  const bomb = problems.filter(isAliasBomb);
+  if (bomb.length) return { problems: bomb };
   const config = await readPipeline(root, { file: absolute, baseDir, resolve: opts.resolve, problems });
   return problems.length > 0 || !config ? { problems: sortProblems(problems) } : { config, problems: [] };
 }
@@ -124,9 +131,12 @@ async function readPipeline(root: Located | undefined, ctx: Context): Promise<Pi
     problems.push({ path: entry.key, line: entry.line, message });
   }
   const name = readString(entries.get('name'), 'name', root.line, true, problems);
-  if (name !== undefined && !NAME.test(name)) {
-    const { line } = entries.get('name')!.value;
-    problems.push({ path: 'name', line, message: `expected letters, digits, '.', '_' or '-', got '${name}'` });
+  if (name !== undefined && (!NAME.test(name) || name === '.' || name === '..' || name.length > NAME_MAX)) {
+    const { line, written } = entries.get('name')!.value as { line: number; written?: string };
+    const shown = written ?? (name.length > 60 ? `${name.slice(0, 57)}...` : name);
+    const why = name.length > NAME_MAX ? `at most ${NAME_MAX} characters`
+      : NAME.test(name) ? `a name other than '.' and '..' (it names a directory in the sink)` : `letters, digits, '.', '_' or '-'`;
+    problems.push({ path: 'name', line, message: `expected ${why}, got '${shown}'` });
   }
   const state = readString(entries.get('state'), 'state', root.line, false, problems);
   // One after another, not in parallel, so problems on one line keep a stable order.
@@ -218,10 +228,16 @@ async function readComponent(kind: ComponentKind, node: Located, at: string, lin
   if (problems.length === before && module.spec.check) {
     for (const p of module.spec.check(resolvedOptions)) {
       const entry = options?.entries.find((e) => e.key === p.option);
-      problems.push({ path: childPath(at, p.option), line: entry?.line ?? line, message: p.message });
+      problems.push({ path: childPath(at, p.option), line: entry?.line ?? line, message: hideSecret(p.message, entry?.value) });
     }
   }
   return { type, path: at, line, options: resolvedOptions, module };
+}
+
+/** A check's message with a secret-named variable's value replaced by the reference as written. */
+function hideSecret(message: string, node: Located | undefined): string {
+  if (node?.kind !== 'scalar' || node.written === undefined || typeof node.value !== 'string' || node.value === '') return message;
+  return message.split(node.value).join(node.written);
 }
 
 async function resolveModule(kind: ComponentKind, type: string, at: string, line: number, ctx: Context): Promise<ComponentModule | undefined> {

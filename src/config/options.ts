@@ -104,6 +104,8 @@ function normalizeDefault(opt: OptionSpec): Converted {
 function shown(node: Located): string {
   if (node.kind === 'map') return 'a mapping';
   if (node.kind === 'seq') return 'a list';
+  // A secret-named variable's value is never quoted back: the reference as written is.
+  if (node.written !== undefined) return `'${node.written}'`;
   if (typeof node.value === 'string') {
     const text = node.value.length > 60 ? `${node.value.slice(0, 57)}...` : node.value;
     return `'${text}'`;
@@ -132,7 +134,7 @@ function convert(opt: OptionSpec, node: Located, path: string, problems: ConfigP
       if (fromEnv && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(String(scalar))) n = Number(scalar);
       if (typeof n !== 'number' || !Number.isFinite(n)) return fail();
       if (opt.type === 'integer' && !Number.isSafeInteger(n)) return fail();
-      return inRange(opt, n, String(n), fail);
+      return inRange(opt, n, node.kind === 'scalar' && node.written !== undefined ? shown(node) : String(n), fail);
     }
     case 'duration': {
       // A bare number is refused: `poll: 60` reads as seconds to some and milliseconds to others.

@@ -1,4 +1,5 @@
 import { PipeError } from '../errors.js';
+import { redactText } from '../redact.js';
 
 /**
  * One thing wrong with a pipeline file. `path` is the YAML path (`source.bucket`,
@@ -11,10 +12,14 @@ export interface ConfigProblem {
   message: string;
 }
 
-/** `<file>:<line>: <path>: <message>`, leaving out the parts a problem does not have. */
+/**
+ * `<file>:<line>: <path>: <message>`, leaving out the parts a problem does not have. Messages quote
+ * values, so they are redacted: `endpoint: expected a URL …, got 'ftp://user:***@host'`.
+ */
 export function formatProblem(file: string, p: ConfigProblem): string {
   const where = p.line > 0 ? `${file}:${p.line}` : file;
-  return p.path ? `${where}: ${p.path}: ${p.message}` : `${where}: ${p.message}`;
+  const message = redactText(p.message);
+  return p.path ? `${where}: ${p.path}: ${message}` : `${where}: ${message}`;
 }
 
 /** Problems in reading order: by line, then in the order they were found. */

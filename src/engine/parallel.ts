@@ -3,12 +3,37 @@
  * thread opens it, feeds its raw bytes to the worker as the worker asks for them, and pushes the
  * worker's batches into the sink's queue, granting the next batch only once the queue took this
  * one. The contract is collectArtifact's: every artifact ends with one done / failed / interrupted batch.
+ *
+ * Starting a worker costs a few hundred milliseconds (a V8 isolate, the modules, the pipeline file).
+ * The pool does not make the run wait for that: until a worker is ready, small artifacts are
+ * decoded on the main thread, so a run of one small file ends before a worker could have started,
+ * and a long run puts the start-up time to use. Should no worker start at all, every artifact is
+ * decoded on the main thread (with a warning), as when threads are off.
  */
 import { Worker } from 'node:worker_threads';
+import { loadPipeline } from '../config/load.js';
+import { makeResolver } from '../config/resolve.js';
 import { PipeError, toPipeError } from '../errors.js';
+import { builtins } from '../registry.js';
+import type { StateStore } from '../state/store.js';
 import type { Artifact, Batch, Logger } from '../types.js';
-import { openFailure } from './collect.js';
+import { buildPlan } from './build.js';
+import { collectArtifact, openFailure, type CollectPlan } from './collect.js';
 import { fromWire, toWire, type FromWorker, type ToWorker, type WireBatch, type WorkerInit } from './wire.js';
+
+/** Artifacts up to this size may be decoded on the main thread while the workers start. */
+const MAIN_THREAD_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The loaders and mappers of the pipeline file, built the way a worker builds them: parallel
+ * components use no store, and one that tried would fail loudly rather than share state.
+ */
+export async function workerPlan(init: WorkerInit, log: Logger): Promise<CollectPlan> {
+  const cfg = await loadPipeline(init.file, { env: init.env, resolve: makeResolver(builtins) });
+  const store = new Proxy({}, { get: () => { throw new PipeError('PIPE_INTERNAL', 'the state store is not available in worker threads'); } }) as StateStore;
+  const { plan } = await buildPlan(cfg, { pipeline: cfg.name, store, log, baseDir: cfg.baseDir }, (t) => builtins.loader[t]);
+  return plan;
+}
 
 interface Job {
   artifact: Artifact;
@@ -24,14 +49,17 @@ class PoolWorker {
   readonly thread: Worker;
   readonly jobs = new Map<number, Job>();
   readonly ready: Promise<void>;
+  isReady = false;
 
   constructor(url: URL, init: WorkerInit, log: Logger, onExit: (w: PoolWorker, err: Error) => void) {
     this.thread = new Worker(url, { workerData: init, stdout: false, stderr: false });
     this.thread.unref();
     this.ready = new Promise((resolve, reject) => {
       this.thread.on('message', (m: FromWorker) => {
-        if (m.t === 'ready') resolve();
-        else if (m.t === 'init-failed') reject(fromWire(m.error));
+        if (m.t === 'ready') {
+          this.isReady = true;
+          resolve();
+        } else if (m.t === 'init-failed') reject(fromWire(m.error));
         else if (m.t === 'log') log[m.level](m.message, m.fields);
         else this.#onJobMessage(m);
       });
@@ -39,6 +67,7 @@ class PoolWorker {
         reject(err);
         onExit(this, err);
       });
+      this.thread.on('exit', (code) => reject(new Error(`the worker exited with code ${code} before it was ready`)));
     });
   }
 
@@ -88,14 +117,26 @@ class PoolWorker {
 
 export class WorkerPool {
   #workers: PoolWorker[] = [];
+  #size: number;
   #nextId = 1;
   #failure: Error | undefined;
+  #init: WorkerInit;
+  #log: Logger;
+  /** Settles once a worker is ready (true), or once every one started has failed (false). */
+  #anyReady: Promise<boolean> | undefined;
+  /** The main thread's own plan, built on first use. */
+  #mainPlan: Promise<CollectPlan> | undefined;
+  /** Every worker failed to start: the main thread decodes everything. */
+  #mainOnly = false;
+  /** Artifacts being collected through the pool. */
+  #active = 0;
+  #readies: Array<Promise<boolean>> = [];
+  #closed = false;
 
   constructor(size: number, init: WorkerInit, log: Logger) {
-    const url = new URL('./worker.js', import.meta.url);
-    for (let i = 0; i < size; i++) {
-      this.#workers.push(new PoolWorker(url, init, log, (w, err) => this.#lost(w, err)));
-    }
+    this.#size = size;
+    this.#init = init;
+    this.#log = log;
   }
 
   /** Whether this build can run workers (compiled JavaScript; tests importing TypeScript cannot). */
@@ -103,14 +144,69 @@ export class WorkerPool {
     return import.meta.url.endsWith('.js');
   }
 
+  /**
+   * Resolves without waiting for workers (see the file comment). Only a pipeline the main thread
+   * cannot build either is an error here, as it would have been for the workers.
+   */
   async ready(): Promise<void> {
-    await Promise.all(this.#workers.map((w) => w.ready));
+    await this.#plan();
+  }
+
+  #plan(): Promise<CollectPlan> {
+    this.#mainPlan ??= workerPlan(this.#init, this.#log);
+    return this.#mainPlan;
+  }
+
+  /**
+   * Starts workers as work needs them: the first when a second artifact is in flight or a large
+   * one comes, then one more each time there are more artifacts in flight than workers, up to the
+   * pool's size. An idle isolate still costs memory, so a run of one big artifact starts one.
+   */
+  #spawn(): Promise<boolean> {
+    if (!this.#mainOnly && this.#workers.length < this.#size && (this.#workers.length === 0 || this.#active > this.#workers.length)) {
+      const w = new PoolWorker(new URL('./worker.js', import.meta.url), this.#init, this.#log, (x, err) => this.#lost(x, err));
+      this.#workers.push(w);
+      this.#readies.push(w.ready.then(() => true));
+      // True at the first worker ready; false once every worker started so far has failed.
+      this.#anyReady = Promise.any(this.#readies).catch(() => false);
+      if (this.#workers.length === 1) {
+        // What stops the first worker stops any other: the main thread decodes everything.
+        w.ready.catch((err: Error) => {
+          if (this.#closed) return;
+          this.#mainOnly = true;
+          this.#log.warn(`worker threads unavailable, decoding on the main thread: ${err.message}`);
+        });
+      }
+    }
+    return this.#anyReady ?? Promise.resolve(false);
   }
 
   /** Same contract as collectArtifact. */
   async collect(artifact: Artifact, resumeFrom: number, push: (b: Batch) => Promise<void>, signal: AbortSignal): Promise<void> {
+    this.#active++;
+    try {
+      await this.#collect(artifact, resumeFrom, push, signal);
+    } finally {
+      this.#active--;
+    }
+  }
+
+  async #collect(artifact: Artifact, resumeFrom: number, push: (b: Batch) => Promise<void>, signal: AbortSignal): Promise<void> {
     if (this.#failure) throw this.#failure;
-    const worker = this.#workers.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    const small = artifact.size !== undefined && artifact.size <= MAIN_THREAD_MAX_BYTES;
+    if (this.#active > 1 || !small) void this.#spawn();
+    let ready = this.#workers.filter((w) => w.isReady);
+    if (ready.length === 0) {
+      // No worker yet: a small artifact is decoded here rather than wait; a large one waits,
+      // unless no worker can start.
+      if (this.#mainOnly || small || !this.#anyReady || !(await this.#anyReady)) {
+        await collectArtifact(artifact, resumeFrom, await this.#plan(), push, signal);
+        return;
+      }
+      if (this.#failure) throw this.#failure;
+      ready = this.#workers.filter((w) => w.isReady);
+    }
+    const worker = ready.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     let raw;
     try {
       raw = await artifact.open({ signal });
@@ -126,7 +222,7 @@ export class WorkerPool {
     const onAbort = (): void => worker.send({ t: 'abort', id });
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const { open: _o, ...ref } = artifact;
+      const { open: _o, settle: _s, ...ref } = artifact;
       worker.send({ t: 'start', id, ref, resumeFrom });
       if (signal.aborted) onAbort();
       await finished;
@@ -137,12 +233,15 @@ export class WorkerPool {
   }
 
   #lost(w: PoolWorker, err: Error): void {
+    // One that never started had no work: the others (or the main thread) take it all.
+    if (!w.isReady) return;
     this.#failure ??= new PipeError('PIPE_INTERNAL', `a worker thread failed: ${err.message}`, { cause: err });
     for (const job of w.jobs.values()) job.finished();
     w.jobs.clear();
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.all(this.#workers.map((w) => w.thread.terminate()));
   }
 }

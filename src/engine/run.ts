@@ -295,6 +295,9 @@ export class PipelineRun extends EventEmitter<RunEvents> {
           stats.inFlight--;
           running.delete(task);
         });
+        // Its failure reaches the run through the batches it pushed (or the sink's error); a
+        // rejection nobody awaits must not crash the process once it has left `running`.
+        task.catch(() => undefined);
         running.add(task);
         if (running.size >= limit) await Promise.race(running);
       }
@@ -351,6 +354,14 @@ export class PipelineRun extends EventEmitter<RunEvents> {
       return undefined;
     }
     const state = await store.artifact(name, artifact.identity);
+    if (this.#opts.dryRun) {
+      // Says what would happen and changes nothing, not even a queue's messages.
+      if (state?.status === 'done' || state?.status === 'skipped') stats.unchanged++;
+      else if (state?.status === 'failed' && !this.#opts.retryFailed) stats.previouslyFailed++;
+      else this.emit('dryRun', { uri: artifact.uri, ...(artifact.size !== undefined ? { size: artifact.size } : {}), state: state?.status ?? 'new' });
+      artifact.settle?.('stopped');
+      return undefined;
+    }
     if (state?.status === 'done' || state?.status === 'skipped') {
       stats.unchanged++;
       artifact.settle?.('done');
@@ -359,11 +370,6 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     if (state?.status === 'failed' && !this.#opts.retryFailed) {
       stats.previouslyFailed++;
       artifact.settle?.('failed');
-      return undefined;
-    }
-    if (this.#opts.dryRun) {
-      this.emit('dryRun', { uri: artifact.uri, ...(artifact.size !== undefined ? { size: artifact.size } : {}), state: state?.status ?? 'new' });
-      artifact.settle?.('stopped');
       return undefined;
     }
     const started = await store.startArtifact(lock, artifact);

@@ -6,15 +6,11 @@
  */
 import { Readable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadPipeline } from '../config/load.js';
-import { makeResolver } from '../config/resolve.js';
 import { PipeError, toPipeError } from '../errors.js';
-import { builtins } from '../registry.js';
 import { serializeRows } from '../sinks/serialize.js';
-import type { StateStore } from '../state/store.js';
 import { batchRows, type Batch, type Logger } from '../types.js';
-import { buildPlan } from './build.js';
 import { decodeArtifact, type CollectPlan } from './collect.js';
+import { workerPlan } from './parallel.js';
 import { toWire, type FromWorker, type ToWorker, type WorkerInit } from './wire.js';
 
 const port = parentPort!;
@@ -51,15 +47,10 @@ async function start(plan: CollectPlan, m: Extract<ToWorker, { t: 'start' }>): P
     const { parts, errors } = serializeRows(b.rows, init.partition);
     const rowErrors = errors.length ? [...b.rowErrors, ...errors.map((e) => ({ ...e, artifact: m.ref.identity }))] : b.rowErrors;
     const { artifact: _a, rows: _r, failed, ...rest } = b;
-    // UTF-8 bytes in their own ArrayBuffers are moved to the main thread, not copied.
-    // (allocUnsafeSlow: never a slice of Buffer's shared pool, which must not be moved away.)
-    const serialized = parts.map((p) => {
-      const text = p.text as string;
-      const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
-      bytes.write(text);
-      return { ...p, text: bytes };
-    });
-    const transfer = serialized.map((p) => p.text.buffer as ArrayBuffer);
+    // serializeRows writes UTF-8 into ArrayBuffers of their own (never Buffer's shared pool):
+    // they are moved to the main thread, not copied.
+    const serialized = parts;
+    const transfer = serialized.map((p) => (p.text as Uint8Array).buffer as ArrayBuffer);
     port.postMessage({ t: 'batch', id: m.id, batch: { ...rest, rowErrors, rowCount: batchRows(b) - errors.length, serialized, ...(failed ? { failed: toWire(failed) } : {}) } } satisfies FromWorker, transfer);
   };
   try {
@@ -71,10 +62,7 @@ async function start(plan: CollectPlan, m: Extract<ToWorker, { t: 'start' }>): P
 }
 
 async function main(): Promise<void> {
-  const cfg = await loadPipeline(init.file, { env: init.env, resolve: makeResolver(builtins) });
-  // Parallel components use no store; one that tried would fail loudly rather than share state.
-  const store = new Proxy({}, { get: () => { throw new PipeError('PIPE_INTERNAL', 'the state store is not available in worker threads'); } }) as StateStore;
-  const { plan } = await buildPlan(cfg, { pipeline: cfg.name, store, log, baseDir: cfg.baseDir }, (t) => builtins.loader[t]);
+  const plan = await workerPlan(init, log);
   port.on('message', (m: ToWorker) => {
     const job = jobs.get(m.id as number);
     switch (m.t) {

@@ -18,14 +18,15 @@
  * A leading byte-order mark is dropped; invalid UTF-8 inside strings becomes U+FFFD. Error
  * positions: `row` counts the records emitted before the error, `byte` is the decompressed offset
  * where the problem was detected (a value is judged once its last byte is read).
- * One known difference between the paths: with the path's key twice in one object, JSON.parse
- * keeps the last array and the streaming decoder the first (no real producer writes that).
+ * One known difference between the paths: with a key twice in one object, JSON.parse keeps the
+ * last value and the streaming decoder the first (the path's array; and a too-deep value that a
+ * later duplicate replaces fails only the streaming path). No real producer writes that.
  */
 import type { ComponentSpec } from '../spec.js';
 import { PipeError } from '../errors.js';
 import type { ComponentContext, Loader, StreamStage } from '../types.js';
 import { toBuffer } from './chunks.js';
-import { DEFAULT_MAX_DEPTH, exceedsDepth } from './json-depth.js';
+import { DEFAULT_MAX_DEPTH, valueExceedsDepth } from './json-depth.js';
 import { JsonRecordDecoder, attempt, decodeInMemory, type JsonSelectOptions } from './json-stream.js';
 
 export const DEFAULT_MAX_IN_MEMORY_BYTES = 32 * 1024 * 1024;
@@ -87,7 +88,8 @@ export function parseJsonDocument(bytes: Buffer, options: JsonSelectOptions): un
   } catch {
     return undefined;
   }
-  if (exceedsDepth(text, options.maxDepth)) return undefined;
+  // Judged on the parsed value, not the text (four times cheaper): see the duplicate-key note above.
+  if (text.length >= 2 * (options.maxDepth + 1) && valueExceedsDepth(doc, options.maxDepth)) return undefined;
   let value = doc;
   for (const key of options.path) {
     if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, key)) return [doc];

@@ -9,6 +9,29 @@ import { PipeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import type { ChunkFile } from '../state/store.js';
 
+/**
+ * The directory (under the sink's) that a partition's chunks go to. Partitions come from `_time`,
+ * which a row may carry as written in its source (`../../etc`, a NUL, a long string): anything
+ * other than what partitionOf makes of a real time (`dt=2024-03-01`, `dt=2024-03-01/hour=12`),
+ * `dt=unknown` or the dead-letter directory goes to `dt=unknown`, so no row can name a path
+ * outside the sink.
+ */
+export function partitionDir(partition: string): string {
+  return SAFE_PARTITION.test(partition) ? partition : 'dt=unknown';
+}
+
+const SAFE_PARTITION = /^(?:dt=(?:\d{4}-\d{2}-\d{2}|unknown)(?:\/hour=\d{2})?|_errors)?$/;
+
+/**
+ * A pipeline name used as a directory name (`.pipe-tmp/<pipeline>/`): config validation allows only
+ * letters, digits, '.', '_' and '-', never '.' or '..'; this keeps a name from code (not from a
+ * validated file) from reaching outside the sink too.
+ */
+export function checkPipelineDirName(name: string): void {
+  if (/^[A-Za-z0-9._-]{1,128}$/.test(name) && name !== '.' && name !== '..') return;
+  throw new PipeError('PIPE_CONFIG_INVALID', `pipeline name '${name.slice(0, 60)}' cannot name a directory: expected letters, digits, '.', '_' or '-' (not '.' or '..')`);
+}
+
 /** Bytes gathered before a write system call: big enough to be cheap, small enough to bound memory. */
 const WRITE_BUFFER = 1 << 20;
 
@@ -19,7 +42,7 @@ export class ChunkFileWriter {
   /** Uncompressed bytes appended. */
   bytes = 0;
   #fh: FileHandle | undefined;
-  #parts: Array<string | Uint8Array> = [];
+  #parts: Uint8Array[] = [];
   #pending = 0;
   #gzip: boolean;
 
@@ -31,8 +54,10 @@ export class ChunkFileWriter {
 
   /** Appends JSON lines (each with its newline) holding `rows` rows; true when the buffer should be written out. */
   append(text: string | Uint8Array, rows: number): boolean {
-    this.#parts.push(text);
-    const size = typeof text === 'string' ? Buffer.byteLength(text) : text.byteLength;
+    // Text is encoded once, here; bytes (from serializeRows, or a worker) are kept as they are.
+    const bytes = typeof text === 'string' ? Buffer.from(text) : text;
+    this.#parts.push(bytes);
+    const size = bytes.byteLength;
     this.#pending += size;
     this.bytes += size;
     this.rows += rows;
@@ -43,13 +68,12 @@ export class ChunkFileWriter {
     if (this.#parts.length === 0) return;
     this.#fh ??= await open(this.tmp, 'w');
     const parts = this.#parts;
-    const text = parts.length === 1 && typeof parts[0] !== 'string'
-      ? parts[0]!
-      : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+    const size = this.#pending;
     this.#parts = [];
     this.#pending = 0;
     // Each write is its own gzip member: a multi-member file every gzip reader accepts, with bounded memory.
-    await writeAll(this.#fh, this.#gzip ? gzipSync(text) : text, this.tmp);
+    if (this.#gzip) await writeAll(this.#fh, gzipSync(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)), this.tmp);
+    else await writeAllParts(this.#fh, parts, size, this.tmp);
     failpoint('sink:write');
   }
 
@@ -85,6 +109,15 @@ async function writeAll(fh: FileHandle, data: Uint8Array, path: string): Promise
   }
 }
 
+/** The parts in order, gathered by one writev(2) (no copy into one buffer) unless it comes up short. */
+async function writeAllParts(fh: FileHandle, parts: Uint8Array[], size: number, path: string): Promise<void> {
+  if (parts.length === 1) return writeAll(fh, parts[0]!, path);
+  const { bytesWritten } = await fh.writev(parts);
+  if (bytesWritten >= size) return;
+  // Short: the rest, from where it stopped, through writeAll's checks.
+  await writeAll(fh, Buffer.concat(parts, size).subarray(bytesWritten), path);
+}
+
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
@@ -94,12 +127,34 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * `mkdir -p` that fails with the real reason. Node's recursive mkdir reports ENOENT when a missing
+ * level cannot be created on a read-only file system; creating the first missing level alone
+ * surfaces EROFS (or EACCES, ENOSPC) instead.
+ */
+export async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (err) {
+    let missing = path;
+    for (let up = dirname(missing); up !== missing && !(await stat(up).catch(() => undefined)); up = dirname(missing)) missing = up;
+    const real = await mkdir(missing).then(() => undefined, (e: NodeJS.ErrnoException) => (e.code === 'EEXIST' ? undefined : e));
+    throw real ?? err;
+  }
+}
+
+/** A file system failure of a sink, as the PipeError users see: the sink named, no stack. */
+export function sinkFailure(kind: string, dir: string, err: unknown): PipeError {
+  if (err instanceof PipeError) return err;
+  return new PipeError('PIPE_SINK_FAILED', `${kind} sink ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
 /** Renames sealed, committed chunk files to their final names and makes the renames durable. */
 export async function publishChunkFiles(files: ChunkFile[]): Promise<string[]> {
   const dirs = new Set<string>();
   const missing: string[] = [];
   for (const f of files) {
-    await mkdir(dirname(f.final), { recursive: true });
+    await makeDir(dirname(f.final));
     try {
       await rename(f.tmp, f.final);
       dirs.add(dirname(f.final));

@@ -11,15 +11,13 @@
  * chunk rolled forward by another run's recovery is found already in place by its own rename. Row errors go to `<dir>/_errors/` in the
  * same chunk, so the dead-letter files are exactly-once too.
  */
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PipeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import { pingWritable } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import { batchRows, type Batch, type RowSerializer, type Sink, type SinkContext } from '../types.js';
 import { serializeRows } from './serialize.js';
-import { checkSinkOwner, ChunkFileWriter, discardUnrecorded, publishChunkFiles } from './chunk.js';
+import { checkPipelineDirName, checkSinkOwner, ChunkFileWriter, discardUnrecorded, makeDir, partitionDir, publishChunkFiles, sinkFailure } from './chunk.js';
 
 export const spec: ComponentSpec = {
   kind: 'sink',
@@ -69,19 +67,22 @@ export class JsonlSink implements Sink {
 
   async open(ctx: SinkContext): Promise<void> {
     this.#ctx = ctx;
+    checkPipelineDirName(ctx.pipeline);
     // Each run writes its temporary files in a directory of its own, so that runs sharing the
     // directory (workers on shared state) never discard each other's.
     const pipelineTmp = join(this.#dir, '.pipe-tmp', ctx.pipeline);
     this.#tmpDir = join(pipelineTmp, ctx.runId);
-    await mkdir(this.#tmpDir, { recursive: true });
-    await checkSinkOwner(join(this.#dir, '.pipe-tmp', `${ctx.pipeline}.owner.json`), ctx.pipeline, ctx.store.id, ctx.store.location, ctx.acceptNewState === true);
+    // File system failures (a read-only or full disk) name the sink; a PipeError passes as it is.
+    const fs = <T>(op: Promise<T>): Promise<T> => op.catch((err: unknown) => { throw sinkFailure('jsonl', this.#dir, err); });
+    await fs(makeDir(this.#tmpDir));
+    await fs(checkSinkOwner(join(this.#dir, '.pipe-tmp', `${ctx.pipeline}.owner.json`), ctx.pipeline, ctx.store.id, ctx.store.location, ctx.acceptNewState === true));
     const pending = await ctx.store.pendingChunks(ctx.pipeline);
-    const missing = await publishChunkFiles(pending);
+    const missing = await fs(publishChunkFiles(pending));
     for (const m of missing) ctx.log.warn(`committed chunk ${m} is missing from the sink directory`);
     await ctx.store.finishChunks(ctx.pipeline, pending);
     const live = await ctx.store.liveRuns(ctx.pipeline);
     live.add(ctx.runId);
-    const removed = await discardUnrecorded(pipelineTmp, live);
+    const removed = await fs(discardUnrecorded(pipelineTmp, live));
     if (pending.length || removed) {
       ctx.log.info(`recovered sink: ${pending.length} committed chunk(s) rolled forward, ${removed} uncommitted file(s) discarded`);
     }
@@ -139,7 +140,8 @@ export class JsonlSink implements Sink {
     return next;
   }
 
-  async #append(partition: string, text: string | Uint8Array, rows: number): Promise<void> {
+  async #append(rowPartition: string, text: string | Uint8Array, rows: number): Promise<void> {
+    const partition = partitionDir(rowPartition);
     let w = this.#writers.get(partition);
     if (!w) {
       const name = `${this.#ctx!.runId}-${String(this.#seq).padStart(6, '0')}.jsonl${this.#opts.gzip ? '.gz' : ''}`;
@@ -162,7 +164,7 @@ export class JsonlSink implements Sink {
       files = [];
       for (const w of writers) files.push(await w.seal());
     } catch (err) {
-      throw new PipeError('PIPE_SINK_FAILED', `jsonl sink ${this.#dir}: ${(err as Error).message}`, { cause: err });
+      throw sinkFailure('jsonl', this.#dir, err);
     }
     failpoint('sink:before-commit');
     await ctx.commit(files, batches);
@@ -172,7 +174,8 @@ export class JsonlSink implements Sink {
     this.#rows = 0;
     this.#bytes = 0;
     if (files.length) this.#seq++;
-    await publishChunkFiles(files);
+    // Committed already: a failed rename is finished by the next run's recovery.
+    await publishChunkFiles(files).catch((err: unknown) => { throw sinkFailure('jsonl', this.#dir, err); });
     failpoint('sink:after-rename');
     await ctx.store.finishChunks(ctx.pipeline, files);
   }

@@ -8,6 +8,8 @@
  * from its listing mark (s3-marks.ts); with `--from/--to` a leaf is listed from the first day of the
  * window and left at the first key past its last day, and keys are kept by the time in their name.
  * Bodies stream into the loader and resume after a failure with a ranged GET (s3-body.ts).
+ * With `queue`, objects come from S3 event notifications received from SQS instead (s3-queue.ts),
+ * made into artifacts by the same `#artifact`, so either way an object is collected once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import picomatch from 'picomatch';
@@ -18,6 +20,8 @@ import type { ComponentSpec } from '../spec.js';
 import type { Artifact, ArtifactSource, ComponentContext, ListContext, Logger } from '../types.js';
 import { resumableBody } from './s3-body.js';
 import { sdkS3Api, type ListedObject, type S3Api } from './s3-client.js';
+import { QueueReceiver } from './s3-queue.js';
+import { pingQueue, sdkQueueDeps, type QueueClientOptions, type QueueDeps } from './s3-queue-client.js';
 import {
   keyInRange, lastSegment, narrowPrefix, pastRange, placePrefix, rangeStart, SERVICE_DIR,
   type Layout, type Leaf, type PrefixPlace,
@@ -27,7 +31,7 @@ import { keyCompare, markStream, MarkTracker, parseMark } from './s3-marks.js';
 export const spec: ComponentSpec = {
   kind: 'source',
   type: 's3',
-  summary: 'Objects of an S3 bucket: prefix, include/exclude, CloudTrail and VPC Flow layouts with date pruning, listing marks, poll.',
+  summary: 'Objects of an S3 bucket: prefix, include/exclude, CloudTrail and VPC Flow layouts with date pruning, listing marks, poll; or as S3 event notifications arrive on an SQS queue (queue mode).',
   options: {
     bucket: { type: 'string', required: true, example: 'my-trail-bucket', description: 'Bucket name (not a URL; the key prefix goes in `prefix`).' },
     prefix: { type: 'string', default: '', example: 'AWSLogs/', description: 'Only keys under this prefix.' },
@@ -49,6 +53,12 @@ export const spec: ComponentSpec = {
     maxAttempts: { type: 'integer', default: 5, min: 1, max: 20, description: 'Attempts per request (throttling, 5xx, network errors; backoff with jitter), and body failures in a row before an object fails.' },
     timeout: { type: 'duration', default: '30s', min: 100, description: 'Connect timeout, and how long a body may send nothing before it is resumed with a ranged GET.' },
     maxKeys: { type: 'integer', default: 1000, min: 1, max: 1000, description: 'Keys per List call.' },
+    queue: {
+      type: 'string', example: 'https://sqs.us-east-1.amazonaws.com/123456789012/trail-objects',
+      description: 'Queue mode: an SQS queue URL receiving the bucket\'s S3 event notifications (direct, via SNS, or via EventBridge); objects are collected as notified instead of listed (prefix, layout and poll do not apply; backfill --prefix/--from/--to still lists). Endpoint: AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL if set.',
+    },
+    visibilityTimeout: { type: 'duration', default: '5m', min: 1000, max: 43_200_000, description: 'Queue mode: how long a received message stays invisible; extended every third of it while its objects are collected.' },
+    maxMessages: { type: 'integer', default: 10, min: 1, max: 10, description: 'Queue mode: messages per ReceiveMessage call.' },
   },
   check(options) {
     const problems: Array<{ option: string; message: string }> = [];
@@ -60,9 +70,20 @@ export const spec: ComponentSpec = {
     if (endpoint !== undefined && !/^https?:\/\/[^/\s]+/.test(endpoint)) {
       problems.push({ option: 'endpoint', message: `expected a URL such as http://127.0.0.1:9000, got '${endpoint}'` });
     }
+    const queue = options.queue as string | undefined;
+    if (queue !== undefined) {
+      if (!/^https?:\/\/[^/\s]+\/\S+/.test(queue)) {
+        problems.push({ option: 'queue', message: `expected an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/my-queue, got '${queue}'` });
+      }
+      // Notifications name objects: nothing is listed, so listing options would be silently ignored.
+      if (options.prefix) problems.push({ option: 'prefix', message: 'does not apply with queue (objects come from notifications; narrow them with include/exclude)' });
+      if (options.layout !== undefined && options.layout !== 'none') problems.push({ option: 'layout', message: 'does not apply with queue (objects come from notifications, not listings)' });
+      if (options.poll !== undefined) problems.push({ option: 'poll', message: 'does not apply with queue (the queue is long-polled until stopped)' });
+    }
     return problems;
   },
-  ping: (o) => pingBucket(o as unknown as S3Options),
+  // Queue mode needs no listing permission: the queue is what is checked.
+  ping: (o) => (o.queue ? pingQueue(queueClient(o as unknown as S3Options), quietLogger) : pingBucket(o as unknown as S3Options)),
 };
 
 export interface S3Options {
@@ -80,6 +101,9 @@ export interface S3Options {
   maxAttempts: number;
   timeout: number;
   maxKeys: number;
+  queue?: string;
+  visibilityTimeout: number;
+  maxMessages: number;
 }
 
 type State = Awaited<ReturnType<ListContext['artifactState']>>;
@@ -98,11 +122,13 @@ export class S3Source implements ArtifactSource {
   #exclude: (key: string) => boolean;
   /** Polling: identities handed to the engine and not yet seen finished, so a re-listing never hands one out twice. */
   #handedOut = new Set<string>();
+  #makeQueue: (() => Promise<QueueDeps>) | undefined;
 
-  constructor(o: S3Options, log: Logger, makeApi: () => Promise<S3Api>) {
+  constructor(o: S3Options, log: Logger, makeApi: () => Promise<S3Api>, makeQueue?: () => Promise<QueueDeps>) {
     this.#o = o;
     this.#log = log;
     this.#makeApi = makeApi;
+    this.#makeQueue = makeQueue;
     this.concurrency = o.concurrency;
     this.#include = picomatch(o.include, { dot: true });
     this.#exclude = o.exclude.length ? picomatch(o.exclude, { dot: true }) : () => false;
@@ -114,6 +140,18 @@ export class S3Source implements ArtifactSource {
       throw new PipeError('PIPE_USAGE', `--prefix ${ctx.scope.prefix}: outside the source's prefix s3://${this.#o.bucket}/${this.#o.prefix}`);
     }
     this.#api ??= await this.#makeApi();
+    const { prefix, from, to } = ctx.scope;
+    if (this.#o.queue && this.#makeQueue && prefix === undefined && !from && !to) {
+      // Queue mode (s3-queue.ts); a backfill's --prefix/--from/--to still lists the bucket.
+      const receiver = new QueueReceiver({
+        bucket: this.#api.bucket, visibilityTimeout: this.#o.visibilityTimeout, maxMessages: this.#o.maxMessages,
+        cap: Math.max(this.#o.maxMessages, this.concurrency * 2), log: this.#log,
+        wanted: (key, size) => this.#wanted({ key, etag: '', size: size ?? 1, lastModified: new Date(0) }),
+        artifact: (obj) => this.#artifact(obj),
+      }, await this.#makeQueue());
+      yield* receiver.receive(ctx);
+      return;
+    }
     const polling = !ctx.once && this.#o.poll !== undefined;
     for (let pass = 0; ; pass++) {
       try {
@@ -279,8 +317,16 @@ async function pingBucket(o: S3Options): Promise<string> {
 
 export function create(options: Record<string, unknown>, ctx: ComponentContext): ArtifactSource {
   const o = options as unknown as S3Options;
-  return new S3Source(o, ctx.log, () => sdkS3Api({
+  const client = {
     bucket: o.bucket, forcePathStyle: o.forcePathStyle, maxAttempts: o.maxAttempts, timeout: o.timeout,
     ...(o.region ? { region: o.region } : {}), ...(o.endpoint ? { endpoint: o.endpoint } : {}),
-  }, ctx.log));
+  };
+  return new S3Source(o, ctx.log, () => sdkS3Api(client, ctx.log), o.queue ? () => sdkQueueDeps(queueClient(o), ctx.log) : undefined);
+}
+
+function queueClient(o: S3Options): QueueClientOptions {
+  return {
+    queue: o.queue!, bucket: o.bucket, forcePathStyle: o.forcePathStyle, maxAttempts: o.maxAttempts, timeout: o.timeout,
+    ...(o.region ? { region: o.region } : {}), ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+  };
 }

@@ -126,8 +126,9 @@ export interface StateStore {
   artifact(pipeline: string, identity: string): Promise<ArtifactState | undefined>;
   /**
    * Claims an artifact for this run, marks it in progress (counting the attempt) and returns its
-   * state. Shared stores return undefined when the artifact is finished (done, skipped, failed) or
-   * another live worker holds it; the claim's token is re-checked by every commit that advances it.
+   * state. Shared stores return undefined when the artifact is done or skipped, or another live
+   * worker holds it (a failed one is claimed: the engine only asks for it with --retry-failed); the
+   * claim's token is re-checked by every commit that advances it.
    */
   startArtifact(lock: Lock, ref: ArtifactRef): Promise<ArtifactState | undefined>;
   /**

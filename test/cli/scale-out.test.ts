@@ -1,0 +1,175 @@
+/**
+ * Scale out (issue #11): three `pipe run` workers of one pipeline on one SQS queue of S3
+ * notifications, sharing a real PostgreSQL, SIGKILLed at seeded random instants and restarted many
+ * times. At the end every row is in the sink exactly once, every message is deleted and none is
+ * left in flight, into a jsonl directory all workers share. And a
+ * worker stalled past its lease (SIGSTOP) loses its object to another and cannot commit it.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collect, idCounts, readSink, runCli, spawnCli, type CliResult } from '../helpers/cli.js';
+import { prng } from '../helpers/data.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { AWS_TEST_ENV, cloudTrailBody, S3Proxy, startS3, type S3Server } from '../helpers/s3.js';
+import { queues, s3Notification, type Queues } from '../helpers/sqs.js';
+import { tempDir } from '../helpers/tmp.js';
+
+let pg: TestPostgres;
+let s3: S3Server;
+let q: Queues;
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+  q = queues(s3.url);
+}, 60_000);
+
+afterAll(async () => {
+  q?.close();
+  await s3?.close();
+  await pg?.stop();
+});
+
+const VISIBILITY_S = 3;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Setup {
+  dir: string;
+  file: string;
+  env: Record<string, string>;
+  queueUrl: string;
+  ids: string[];
+}
+
+/** A bucket of CloudTrail objects, a queue holding one notification per object (some twice), a pipeline. */
+async function setup(name: string, objects: number, events: number, sink: string, s3Endpoint = s3.url): Promise<Setup> {
+  const dir = tempDir();
+  const bucket = `${name.replace(/_/g, '-')}-trail`;
+  await s3.createBucket(bucket);
+  const { url: queueUrl } = await q.create(`${name}-objects`, { VisibilityTimeout: String(VISIBILITY_S) });
+  const ids: string[] = [];
+  const puts: Array<{ key: string; body: Buffer }> = [];
+  for (let i = 0; i < objects; i++) {
+    const { body, ids: eventIds } = cloudTrailBody(i, events);
+    ids.push(...eventIds);
+    puts.push({ key: `AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/01/object ${i}=x.json.gz`, body });
+  }
+  let n = 0;
+  for (const o of puts) {
+    const etag = await s3.put(bucket, o.key, o.body);
+    await q.send(queueUrl, s3Notification(bucket, o.key, etag, o.body.length));
+    // Every tenth object is notified twice: it must still be collected once.
+    if (n++ % 10 === 0) await q.send(queueUrl, s3Notification(bucket, o.key, etag, o.body.length));
+  }
+  const state = await pg.createDb(name);
+  const file = join(dir, `${name}.yml`);
+  writeFileSync(file, `name: ${name}
+state: ${state}
+source: { type: s3, bucket: ${bucket}, queue: "${queueUrl}", visibilityTimeout: ${VISIBILITY_S}s, maxMessages: 10, endpoint: "\${S3_ENDPOINT}", forcePathStyle: true }
+mappers: [cloudtrail]
+sink: ${sink.replace('$DIR', dir)}
+`);
+  const env = {
+    ...AWS_TEST_ENV, S3_ENDPOINT: s3Endpoint, AWS_ENDPOINT_URL_SQS: s3.url, AWS_ENDPOINT_URL_S3: s3Endpoint,
+    PIPE_LOCK_LEASE_MS: '3000', PIPE_LOG: 'warn',
+  };
+  return { dir, file, env, queueUrl, ids };
+}
+
+function exited(child: ChildProcess): Promise<CliResult> {
+  return collect(child);
+}
+
+/**
+ * Three workers; `kills` times, after a seeded random pause, one of them is SIGKILLed and a new one
+ * started in its place. Then all are killed, and `--once` passes of three workers drain the queue
+ * (messages of killed workers come back when their visibility timeout ends).
+ */
+async function chaos(s: Setup, seed: number, kills: number): Promise<{ passes: CliResult[][] }> {
+  const rand = prng(seed);
+  const start = (): { child: ChildProcess; done: Promise<CliResult> } => {
+    const child = spawnCli(['run', s.file], { env: s.env });
+    child.stdin!.end();
+    return { child, done: exited(child) };
+  };
+  const workers = [start(), start(), start()];
+  for (let k = 0; k < kills; k++) {
+    await sleep(300 + rand() * 1200);
+    const i = Math.floor(rand() * workers.length);
+    workers[i]!.child.kill('SIGKILL');
+    await workers[i]!.done;
+    workers[i] = start();
+  }
+  for (const w of workers) w.child.kill('SIGKILL');
+  await Promise.all(workers.map((w) => w.done));
+  const passes: CliResult[][] = [];
+  for (let pass = 0; pass < 8; pass++) {
+    passes.push(await Promise.all([0, 1, 2].map(() => runCli(['run', '--once', s.file], { env: s.env }))));
+    const d = await q.depth(s.queueUrl);
+    if (d.visible + d.notVisible === 0) break;
+    await sleep(VISIBILITY_S * 1000);
+  }
+  return { passes };
+}
+
+function expectOnce(rows: Array<Record<string, unknown>>, ids: string[]): void {
+  const counts = idCounts(rows);
+  expect([...counts.entries()].filter(([, n]) => n !== 1), 'ids delivered more than once').toEqual([]);
+  const missing = ids.filter((id) => !counts.has(id));
+  expect(missing.length, 'ids never delivered').toBe(0);
+  expect(counts.size).toBe(ids.length);
+}
+
+describe('three workers on one queue with shared PostgreSQL state, SIGKILLed at random', () => {
+  it('into one shared jsonl directory: every row once, every message deleted, none in flight', async () => {
+    const s = await setup('scale_jsonl', 240, 12, '{ type: jsonl, dir: $DIR/out, maxRows: 150, flushInterval: 150ms }');
+    const { passes } = await chaos(s, 20261123, 10);
+    const last = passes.at(-1)!;
+    expect(last.map((r) => r.code), last.map((r) => r.stderr).join('\n')).toEqual([0, 0, 0]);
+    expect(await q.depth(s.queueUrl)).toEqual({ visible: 0, notVisible: 0 });
+    expectOnce(readSink(join(s.dir, 'out')), s.ids);
+    // The work was shared: chunks carry the run id of the worker that committed them.
+    const writers = new Set(readdirSync(join(s.dir, 'out')).filter((f) => f.endsWith('.jsonl')).map((f) => f.replace(/-\d+\.jsonl$/, '')));
+    expect(writers.size, 'workers that committed chunks').toBeGreaterThanOrEqual(3);
+    // Temporary files of the killed workers were cleaned up by the runs after them.
+    const tmp = join(s.dir, 'out', '.pipe-tmp', 'scale_jsonl');
+    const leftover = readdirSync(tmp).flatMap((d) => readdirSync(join(tmp, d)));
+    expect(leftover).toEqual([]);
+  }, 240_000);
+});
+
+describe('a worker stalled past its lease', () => {
+  it('loses its object to another worker, and its commit is refused: no duplicate', async () => {
+    // The first worker's GET trickles, so it is still reading when it is stopped.
+    const proxy = await S3Proxy.start(s3.url);
+    let slowGets = 1;
+    proxy.fault = (r) => (r.op === 'get' && slowGets-- > 0 ? { trickle: 2048, delayMs: 20 } : undefined);
+    try {
+      const s = await setup('scale_stall', 1, 3000, '{ type: jsonl, dir: $DIR/out, maxRows: 100, flushInterval: 100ms }', proxy.url);
+      const stalled = spawnCli(['run', s.file], { env: { ...s.env, PIPE_LOG: 'info' } });
+      stalled.stdin!.end();
+      const stalledDone = exited(stalled);
+      // Wait until it has committed some rows of the object, then stop it mid-object.
+      const out = join(s.dir, 'out');
+      mkdirSync(out, { recursive: true });
+      for (let i = 0; i < 300 && readSink(out).length === 0; i++) await sleep(50);
+      expect(readSink(out).length, 'the first worker committed part of the object').toBeGreaterThan(0);
+      stalled.kill('SIGSTOP');
+      // Past its lease and the message's visibility timeout: another worker takes the object over.
+      await sleep(Math.max(3000, VISIBILITY_S * 1000) + 1500);
+      const other = await runCli(['run', '--once', s.file], { env: s.env });
+      expect(other.code, other.stderr).toBe(0);
+      expectOnce(readSink(out), s.ids);
+      stalled.kill('SIGCONT');
+      const r = await stalledDone;
+      // It wakes to find its lease gone: it commits nothing more and exits 3.
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/lost/i);
+      expectOnce(readSink(out), s.ids);
+      expect(await q.depth(s.queueUrl)).toEqual({ visible: 0, notVisible: 0 });
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
+});
