@@ -12,6 +12,7 @@ import * as vpcflow from './mappers/vpcflow.bench.js';
 import * as s3Source from './sources/s3.bench.js';
 import * as tailLatency from './sources/tail-latency.bench.js';
 import * as e2e from './e2e/pipeline.bench.js';
+import * as scale from './scale/queue.bench.js';
 
 type Scenario = () => Promise<BenchResult | BenchResult[]>;
 
@@ -29,6 +30,7 @@ const scenarios: Array<[string, Scenario]> = [
   ['e2e startup', e2e.startup],
   ['e2e 10,000 artifacts', e2e.manySmall],
   ['e2e 1 GB document', e2e.hugeDocument],
+  ['scale (queue, 1-3 workers, PostgreSQL)', scale.run],
 ];
 
 function pad(s: string | number, n: number, right = false): string {

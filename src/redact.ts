@@ -62,7 +62,10 @@ export function redactText(text: string, env: Readonly<Record<string, string | u
   return out;
 }
 
-/** True when a variable's name says its value is a secret (`DB_PASSWORD`, `API_TOKEN`, `AWS_SECRET_ACCESS_KEY`). */
+/**
+ * True when a variable's name says its value is a secret (`DB_PASSWORD`, `PGPASS`, `API_TOKEN`,
+ * `AWS_SECRET_ACCESS_KEY`). A false positive only makes a config problem quote `${NAME}` instead of its value.
+ */
 export function isSecretName(name: string): boolean {
-  return /secret|token|passw|credential|private|api_?key|auth/i.test(name);
+  return /secret|token|pass(?:w|_|$)|pwd|credential|private|api_?key|auth/i.test(name);
 }

@@ -16,11 +16,12 @@ import * as rename from './mappers/rename.js';
 import * as drop from './mappers/drop.js';
 import * as dedupe from './mappers/dedupe.js';
 import * as jsonlSink from './sinks/jsonl.js';
+import * as s3Sink from './sinks/s3.js';
 import * as stdoutSink from './sinks/stdout.js';
 
 export const builtins: Record<ComponentKind, Record<string, ComponentModule>> = {
   source: { files, s3, cloudwatch, tail },
   loader: { gzip, lines, json, jsonl },
   mapper: { cloudtrail, vpcflow, filter, set, rename, drop, dedupe },
-  sink: { jsonl: jsonlSink, stdout: stdoutSink },
+  sink: { jsonl: jsonlSink, s3: s3Sink, stdout: stdoutSink },
 };

@@ -24,11 +24,18 @@ export interface ArtifactRef {
 
 export interface OpenOptions {
   signal: AbortSignal;
+  /**
+   * Start at this byte of the raw artifact instead of 0 (a run resuming past committed records).
+   * Given only to an artifact that says it is `seekable`; the stream then begins exactly there.
+   */
+  start?: number;
 }
 
 /** An artifact a source found: a reference plus a way to read its raw bytes. */
 export interface Artifact extends ArtifactRef {
   open(options: OpenOptions): Promise<Readable>;
+  /** `open` honours `OpenOptions.start` (a ranged GET, a read stream's `start`). */
+  seekable?: boolean;
   /**
    * Told once what became of the artifact after it was handed to the engine, so a source can
    * acknowledge it (delete an SQS message once every object it names is settled):
@@ -165,7 +172,15 @@ export class RowError {
  * by one as if yielded singly, without an async step per record.
  */
 export class RecordBatch {
-  constructor(readonly records: unknown[]) {}
+  constructor(
+    readonly records: unknown[],
+    /**
+     * Bytes of the loader's input up to the record boundary after the last of `records` (the byte
+     * after its newline), when the loader knows it: a reader starting at that byte sees the next
+     * record first. Lets a resumed run start mid-artifact instead of at byte 0.
+     */
+    readonly end?: number,
+  ) {}
 }
 
 /** A record that is not an event (a CloudTrail digest file): counted, not failed. */
@@ -182,7 +197,12 @@ export type MapResult = Row | Array<Row | RowError | RowSkip> | RowError | RowSk
 /** A mapper bound to one artifact (it may keep per-artifact state such as a VPC header line). */
 export interface ArtifactMapper {
   map(value: unknown, ctx: RecordContext): MapResult;
-  /** Called instead of `map` for records before a resume point, so headers are still seen. */
+  /**
+   * Called instead of `map` for records before a resume point, so headers are still seen. A run
+   * that resumes by byte (ResumePoint) calls it with the first record (seq 0, kept in the stored
+   * state) and then with the records between that point and the committed position, not with
+   * every earlier record.
+   */
   skip?(value: unknown, ctx: RecordContext): void;
 }
 
@@ -213,6 +233,11 @@ export interface Batch {
   rowErrors: RowErrorRecord[];
   /** Records of the artifact consumed once this batch is committed. */
   position: number;
+  /**
+   * A safe place to resume reading from, at or before `position`, committed with it (stores keep it
+   * in the artifact's row: ArtifactState.resumeAt). Set only where raw bytes map to records.
+   */
+  resumeAt?: ResumePoint;
   /** Bytes of the raw artifact read so far. */
   bytes: number;
   /** Counts for the summary. */
@@ -225,6 +250,19 @@ export interface Batch {
   remember?: Array<{ namespace: string; key: string; expiresAt: number }>;
   /** Stream pointers (CloudWatch time pointer, tail offsets) committed with this batch. */
   streams?: Record<string, unknown>;
+}
+
+/**
+ * Where a resumed run may open an artifact instead of at byte 0: byte `byte` of the raw artifact
+ * begins a record, and `record` records come before it. Only recorded for encodings whose raw bytes
+ * map to records (uncompressed `lines`/`jsonl`); a gzip artifact is re-read and its records skipped.
+ * `head` is the artifact's first record (a VPC flow header line), kept when the first mapper has a
+ * `skip` so that it still sees the header when the run resumes past it.
+ */
+export interface ResumePoint {
+  byte: number;
+  record: number;
+  head?: string;
 }
 
 /** JSON lines of one partition (`dt=2024-03-01`, or '' without partitions), each ending in a newline. */

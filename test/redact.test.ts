@@ -64,7 +64,7 @@ describe('redactText', () => {
 
 describe('isSecretName', () => {
   it.each([
-    ['DB_PASSWORD', true], ['API_TOKEN', true], ['AWS_SECRET_ACCESS_KEY', true], ['GITHUB_API_KEY', true], ['APIKEY', true],
+    ['DB_PASSWORD', true], ['PGPASS', true], ['DB_PASS_FILE', true], ['MYSQL_PWD', true], ['API_TOKEN', true], ['AWS_SECRET_ACCESS_KEY', true], ['GITHUB_API_KEY', true], ['APIKEY', true],
     ['TRAIL_BUCKET', false], ['S3_ENDPOINT', false], ['CONCURRENCY', false], ['AWS_REGION', false],
   ])('%s → %s', (name, secret) => {
     expect(isSecretName(name)).toBe(secret);

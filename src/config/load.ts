@@ -56,7 +56,10 @@ export interface Validation {
 
 const TOP_LEVEL = ['name', 'state', 'source', 'loader', 'mappers', 'sink'];
 const NAME = /^[A-Za-z0-9._-]+$/;
-/** The name is a directory name in the sink (`.pipe-tmp/<name>/`): `.` and `..` would be another directory. */
+/**
+ * The name is also a directory name in the sink (`.pipe-tmp/<name>/`): `.` and `..` would be
+ * another directory, and the length is bounded so `<name>.owner.json` fits in a file name.
+ */
 const NAME_MAX = 128;
 
 /** The validated pipeline, or a ConfigError (code PIPE_CONFIG_INVALID) listing every problem. */

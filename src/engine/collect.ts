@@ -1,17 +1,27 @@
 /**
  * Collecting one artifact: raw bytes → loader stages → mapper chain → batches. Records are counted
  * from 0 in the order the loader yields them; a batch carries the count reached, so the sink can
- * commit "this artifact is consumed up to record N" with the rows of those records. A resumed
- * artifact is read again from the start and its first N records are skipped (mappers still see
- * them through `skip`, so a VPC header line is not lost).
+ * commit "this artifact is consumed up to record N" with the rows of those records.
+ *
+ * Resuming a half-read artifact: where raw bytes map to records (one `lines` or `jsonl` loader on
+ * uncompressed bytes), each batch also carries a ResumePoint, the last line boundary the loader
+ * reported at or before its position (byte offset, records before it, and the first record when the
+ * first mapper has a `skip`, so a VPC header line is not lost). Such batches end where the loader's
+ * batches end, so the point is normally the position itself (only an interrupted run's last batch
+ * ends between boundaries). A resumed run of a `seekable` artifact opens it at that byte (a ranged
+ * GET, a read stream's `start`), passes the stored first record and then the records between that
+ * point and the committed position (normally none) through `skip`, and maps the rest. Anything else
+ * (gzip, json, no stored point) is read again from byte 0 and its first N records are skipped.
  */
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PipeError, toPipeError } from '../errors.js';
+import { detectCompression, SNIFF_BYTES } from '../loaders/decompress.js';
 import { positionId } from '../rows.js';
 import {
   RecordBatch, RowError, RowSkip,
-  type Artifact, type ArtifactMapper, type ArtifactRef, type Batch, type Loader, type Mapper, type RecordContext, type Row, type StreamStage,
+  type Artifact, type ArtifactMapper, type ArtifactRef, type Batch, type Loader, type Mapper, type RecordContext, type ResumePoint,
+  type Row, type StreamStage,
 } from '../types.js';
 
 export interface CollectPlan {
@@ -81,28 +91,67 @@ export function emit(chain: ArtifactMapper[], i: number, value: unknown, ctx: Re
 
 class ByteCounter extends Transform {
   bytes = 0;
+  /** The first bytes seen, to tell whether they were compressed (autoDecompress looks at as many). */
+  head = Buffer.alloc(0);
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    if (this.head.length < SNIFF_BYTES) this.head = Buffer.concat([this.head, chunk.subarray(0, SNIFF_BYTES - this.head.length)]);
     this.bytes += chunk.length;
     cb(null, chunk);
   }
 }
 
+/** Where a resumed artifact stands: its committed position, and the stored point to open it at. */
+export interface ArtifactResume {
+  position: number;
+  resumeAt?: ResumePoint;
+}
+
+/** A first record longer than this is not kept in the state: such an artifact resumes from byte 0. */
+const HEAD_MAX_CHARS = 4096;
+
+/** Whether the first mapper wants to see the records before a resume point (a VPC header). */
+function firstMapperSkips(plan: CollectPlan, ref: ArtifactRef): boolean {
+  return !plan.baseRows && plan.mappers[0]?.forArtifact(ref).skip !== undefined;
+}
+
+/**
+ * The stored point to open a resumed artifact at, when it can be used: the source can start
+ * mid-way, the loader reads raw bytes (one records loader, nothing in between), and the point is
+ * within the committed position and carries the first record if the first mapper needs it.
+ */
+export function resumePoint(artifact: Artifact, from: number | ArtifactResume, plan: CollectPlan): ResumePoint | undefined {
+  if (typeof from === 'number' || !artifact.seekable) return undefined;
+  const at = from.resumeAt;
+  if (!at || at.byte <= 0 || at.record > from.position || plan.loaders.length !== 1) return undefined;
+  if (at.head === undefined && at.record > 0 && firstMapperSkips(plan, artifact)) return undefined;
+  return at;
+}
+
+/** Opens an artifact where its resumption can start: at a stored point's byte, else at byte 0. */
+export async function openArtifact(
+  artifact: Artifact, from: number | ArtifactResume, plan: CollectPlan, signal: AbortSignal,
+): Promise<{ raw: Readable; at: ResumePoint | undefined }> {
+  const at = resumePoint(artifact, from, plan);
+  return { raw: await artifact.open(at ? { signal, start: at.byte } : { signal }), at };
+}
+
 /**
  * Reads one artifact to its end (or until `signal` aborts) and pushes its batches. The last batch
  * pushed is marked `done`, `failed` (with the position reached), or neither when interrupted.
+ * `from` is the committed position (records to skip), with the stored resume point if any.
  */
 export async function collectArtifact(
-  artifact: Artifact, resumeFrom: number, plan: CollectPlan,
+  artifact: Artifact, from: number | ArtifactResume, plan: CollectPlan,
   push: (batch: Batch) => Promise<void>, signal: AbortSignal,
 ): Promise<void> {
-  let raw: Readable;
+  let opened;
   try {
-    raw = await artifact.open({ signal });
+    opened = await openArtifact(artifact, from, plan, signal);
   } catch (err) {
     await push(openFailure(artifact, err, signal));
     return;
   }
-  await decodeArtifact(artifact, raw, resumeFrom, plan, push, signal);
+  await decodeArtifact(artifact, opened.raw, typeof from === 'number' ? from : from.position, plan, push, signal, opened.at);
 }
 
 /** The batch that ends an artifact which could not even be opened (or whose open was interrupted). */
@@ -138,26 +187,46 @@ function watchStage(stage: StreamStage, note: (e: unknown) => void): StreamStage
 /**
  * Decodes an opened artifact: raw bytes → loaders → mapper chain → batches, ending with a batch
  * marked `done`, `failed` (with the position reached), or neither when interrupted. Runs on the
- * main thread or inside a worker (src/engine/worker.ts) alike.
+ * main thread or inside a worker (src/engine/worker.ts) alike. `at`: `raw` begins at that stored
+ * point (see the top of the file) rather than at byte 0.
  */
 export async function decodeArtifact(
   artifact: ArtifactRef, raw: Readable, resumeFrom: number, plan: CollectPlan,
-  push: (batch: Batch) => Promise<void>, signal: AbortSignal,
+  push: (batch: Batch) => Promise<void>, signal: AbortSignal, at?: ResumePoint,
 ): Promise<void> {
   const chain = mapperChain(plan, artifact);
   const first = chain[0];
   const out = new BatchBuilder(artifact);
   const counter = new ByteCounter();
-  let seq = 0;
+  const base = at?.byte ?? 0;
+  let seq = at?.record ?? 0;
   const ctx: RecordContext = {
     artifact, seq: 0,
     remember(namespace, key, expiresAt) {
       (out.batch.remember ??= []).push({ namespace, key, expiresAt });
     },
   };
+  // The first record, kept with each resume point when the first mapper has a `skip` to show it to.
+  const wantHead = first?.skip !== undefined;
+  let head = at && at.record > 0 ? at.head : undefined;
+  let headKept = !wantHead || head !== undefined;
+  if (head !== undefined) first!.skip!(head, ctx);
+  /** Whether loader byte offsets are raw byte offsets: known once the first bytes were seen. */
+  let plain: boolean | undefined;
+  const isPlain = (): boolean => plan.loaders.length === 1 && (at !== undefined || !plan.decompress || detectCompression(counter.head) === null);
+  let safe: ResumePoint | undefined;
+  const take = (): Batch => {
+    const b = out.take(seq, counter.bytes);
+    if (safe) b.resumeAt = safe;
+    return b;
+  };
   /** Maps one record; true when the batch is full and must be pushed. */
   const step = (record: unknown): boolean => {
     ctx.seq = seq;
+    if (seq === 0 && wantHead) {
+      headKept = typeof record === 'string' && record.length <= HEAD_MAX_CHARS;
+      if (headKept) head = record as string;
+    }
     if (seq < resumeFrom) first?.skip?.(record, ctx);
     else emit(chain, 0, record, ctx, out);
     seq++;
@@ -166,10 +235,17 @@ export async function decodeArtifact(
   };
   const consume = async (records: AsyncIterable<unknown>): Promise<void> => {
     for await (const item of records) {
-      if (item instanceof RecordBatch) {
-        for (const record of item.records) if (step(record)) await push(out.take(seq, counter.bytes));
-      } else if (step(item)) {
-        await push(out.take(seq, counter.bytes));
+      if (!(item instanceof RecordBatch)) {
+        if (step(item)) await push(take());
+      } else if (item.end === undefined || !(plain ??= isPlain())) {
+        for (const record of item.records) if (step(record)) await push(take());
+      } else {
+        // A batch full mid-way waits for the end of the loader's batch, so that it ends on the line
+        // boundary the loader reported: committed positions are then resume points themselves.
+        let full = false;
+        for (const record of item.records) full = step(record) || full;
+        if (headKept) safe = head !== undefined && seq > 0 ? { byte: base + item.end, record: seq, head } : { byte: base + item.end, record: seq };
+        if (full) await push(take());
       }
     }
   };
@@ -181,7 +257,8 @@ export async function decodeArtifact(
       if (e instanceof PipeError) stageFailure ??= e;
     };
     const stages: StreamStage[] = [];
-    if (plan.decompress) stages.push(plan.decompress());
+    // A stored point was only recorded for uncompressed bytes: there is nothing to detect.
+    if (plan.decompress && !at) stages.push(plan.decompress());
     for (const l of plan.loaders) stages.push(l.stage(artifact));
     const watched = stages.map((s) => watchStage(s, note));
     try {
@@ -190,14 +267,14 @@ export async function decodeArtifact(
       if (signal.aborted) throw err;
       throw toPipeError(stageFailure ?? err, 'PIPE_ARTIFACT_CORRUPT');
     }
-    const last = out.take(seq, counter.bytes);
+    const last = take();
     last.done = true;
     await push(last);
   } catch (err) {
-    const last = out.take(seq, counter.bytes);
+    const last = take();
     if (!signal.aborted) {
       const failure = toPipeError(err, 'PIPE_ARTIFACT_UNREADABLE');
-      failure.position = { row: seq, ...failure.position, ...(failure.position?.byte === undefined ? { byte: counter.bytes } : {}) };
+      failure.position = { row: seq, ...failure.position, ...(failure.position?.byte === undefined ? { byte: base + counter.bytes } : {}) };
       last.failed = failure;
     }
     await push(last);

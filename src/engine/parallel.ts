@@ -10,6 +10,7 @@
  * and a long run puts the start-up time to use. Should no worker start at all, every artifact is
  * decoded on the main thread (with a warning), as when threads are off.
  */
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { loadPipeline } from '../config/load.js';
 import { makeResolver } from '../config/resolve.js';
@@ -18,11 +19,15 @@ import { builtins } from '../registry.js';
 import type { StateStore } from '../state/store.js';
 import type { Artifact, Batch, Logger } from '../types.js';
 import { buildPlan } from './build.js';
-import { collectArtifact, openFailure, type CollectPlan } from './collect.js';
+import { collectArtifact, openArtifact, openFailure, type ArtifactResume, type CollectPlan } from './collect.js';
 import { fromWire, toWire, type FromWorker, type ToWorker, type WireBatch, type WorkerInit } from './wire.js';
 
-/** Artifacts up to this size may be decoded on the main thread while the workers start. */
-const MAIN_THREAD_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Artifacts up to this size (as stored) may be decoded on the main thread while the workers start.
+ * Small: decoding a few megabytes of JSON there would grow the main thread's heap for the rest of
+ * the run (tens of megabytes), to save a quarter second.
+ */
+const MAIN_THREAD_MAX_BYTES = 64 * 1024;
 
 /**
  * The loaders and mappers of the pipeline file, built the way a worker builds them: parallel
@@ -69,6 +74,26 @@ class PoolWorker {
       });
       this.thread.on('exit', (code) => reject(new Error(`the worker exited with code ${code} before it was ready`)));
     });
+  }
+
+  #elu: EventLoopUtilization | undefined;
+  #eluAt = 0;
+  #saturated = false;
+
+  /**
+   * Whether the thread has been busy most of the time lately (event loop utilization over the
+   * last quarter second or more): then another worker would help.
+   */
+  saturated(): boolean {
+    if (!this.isReady) return false;
+    const now = performance.now();
+    if (now - this.#eluAt >= 250) {
+      const elu = this.thread.performance.eventLoopUtilization();
+      if (this.#elu) this.#saturated = this.thread.performance.eventLoopUtilization(elu, this.#elu).utilization > 0.75;
+      this.#elu = elu;
+      this.#eluAt = now;
+    }
+    return this.#saturated;
   }
 
   send(m: ToWorker): void {
@@ -132,6 +157,9 @@ export class WorkerPool {
   #active = 0;
   #readies: Array<Promise<boolean>> = [];
   #closed = false;
+  #recheck: NodeJS.Timeout | undefined;
+  /** An artifact is being decoded on the main thread. */
+  #mainBusy = false;
 
   constructor(size: number, init: WorkerInit, log: Logger) {
     this.#size = size;
@@ -159,14 +187,21 @@ export class WorkerPool {
 
   /**
    * Starts workers as work needs them: the first when a second artifact is in flight or a large
-   * one comes, then one more each time there are more artifacts in flight than workers, up to the
-   * pool's size. An idle isolate still costs memory, so a run of one big artifact starts one.
+   * one comes, then one more whenever there are more artifacts in flight than workers and every
+   * worker is busy most of the time, up to the pool's size. An isolate costs memory (20 MB or so)
+   * and start-up time, so a run of one big artifact starts one worker, and so does a run of many
+   * tiny artifacts, which the main thread's per-artifact work limits rather than decoding.
    */
   #spawn(): Promise<boolean> {
-    if (!this.#mainOnly && this.#workers.length < this.#size && (this.#workers.length === 0 || this.#active > this.#workers.length)) {
+    if (this.#closed) return Promise.resolve(false);
+    const more = this.#workers.length === 0 || (this.#active > this.#workers.length && this.#workers.every((w) => w.saturated()));
+    if (!this.#mainOnly && this.#workers.length < this.#size && more) {
       const w = new PoolWorker(new URL('./worker.js', import.meta.url), this.#init, this.#log, (x, err) => this.#lost(x, err));
       this.#workers.push(w);
       this.#readies.push(w.ready.then(() => true));
+      // Artifacts already in flight may keep the workers busy for long: look again now and then.
+      if (this.#workers.length < this.#size) this.#recheck ??= setInterval(() => void this.#spawn(), 250).unref();
+      else clearInterval(this.#recheck);
       // True at the first worker ready; false once every worker started so far has failed.
       this.#anyReady = Promise.any(this.#readies).catch(() => false);
       if (this.#workers.length === 1) {
@@ -182,7 +217,7 @@ export class WorkerPool {
   }
 
   /** Same contract as collectArtifact. */
-  async collect(artifact: Artifact, resumeFrom: number, push: (b: Batch) => Promise<void>, signal: AbortSignal): Promise<void> {
+  async collect(artifact: Artifact, resumeFrom: number | ArtifactResume, push: (b: Batch) => Promise<void>, signal: AbortSignal): Promise<void> {
     this.#active++;
     try {
       await this.#collect(artifact, resumeFrom, push, signal);
@@ -191,16 +226,21 @@ export class WorkerPool {
     }
   }
 
-  async #collect(artifact: Artifact, resumeFrom: number, push: (b: Batch) => Promise<void>, signal: AbortSignal): Promise<void> {
+  async #collect(artifact: Artifact, resumeFrom: number | ArtifactResume, push: (b: Batch) => Promise<void>, signal: AbortSignal): Promise<void> {
     if (this.#failure) throw this.#failure;
     const small = artifact.size !== undefined && artifact.size <= MAIN_THREAD_MAX_BYTES;
     if (this.#active > 1 || !small) void this.#spawn();
     let ready = this.#workers.filter((w) => w.isReady);
     if (ready.length === 0) {
-      // No worker yet: a small artifact is decoded here rather than wait; a large one waits,
-      // unless no worker can start.
-      if (this.#mainOnly || small || !this.#anyReady || !(await this.#anyReady)) {
-        await collectArtifact(artifact, resumeFrom, await this.#plan(), push, signal);
+      // No worker yet: one small artifact at a time is decoded here rather than wait (one, so
+      // that the main thread's heap stays small); others wait, unless no worker can start.
+      if (this.#mainOnly || (small && !this.#mainBusy) || !this.#anyReady || !(await this.#anyReady)) {
+        this.#mainBusy = true;
+        try {
+          await collectArtifact(artifact, resumeFrom, await this.#plan(), push, signal);
+        } finally {
+          this.#mainBusy = false;
+        }
         return;
       }
       if (this.#failure) throw this.#failure;
@@ -208,8 +248,9 @@ export class WorkerPool {
     }
     const worker = ready.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     let raw;
+    let at;
     try {
-      raw = await artifact.open({ signal });
+      ({ raw, at } = await openArtifact(artifact, resumeFrom, await this.#plan(), signal));
     } catch (err) {
       await push(openFailure(artifact, err, signal));
       return;
@@ -223,7 +264,7 @@ export class WorkerPool {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const { open: _o, settle: _s, ...ref } = artifact;
-      worker.send({ t: 'start', id, ref, resumeFrom });
+      worker.send({ t: 'start', id, ref, resumeFrom: typeof resumeFrom === 'number' ? resumeFrom : resumeFrom.position, ...(at ? { at } : {}) });
       if (signal.aborted) onAbort();
       await finished;
     } finally {
@@ -242,6 +283,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#recheck);
     await Promise.all(this.#workers.map((w) => w.thread.terminate()));
   }
 }

@@ -12,7 +12,7 @@ import { LISTING_STREAM, STREAMS_STREAM, type Lock, type RunSummary, type StateS
 import { batchRows, type Artifact, type ArtifactOutcome, type Batch, type ComponentContext, type ListContext, type Logger, type SourceScope } from '../types.js';
 import type { BuiltPipeline } from './build.js';
 import { Channel } from './channel.js';
-import { collectArtifact } from './collect.js';
+import { collectArtifact, type ArtifactResume } from './collect.js';
 import { collectStreams } from './streams.js';
 import { WorkerPool } from './parallel.js';
 
@@ -115,6 +115,12 @@ export class PipelineRun extends EventEmitter<RunEvents> {
       error = (cause as { code?: string }).code === 'SQLITE_BUSY'
         ? new PipeError('PIPE_LOCKED', `state file ${store.location} stayed busy for 15 s: another process holds a write transaction (a stalled run?)`, { cause })
         : toPipeError(cause, 'PIPE_INTERNAL');
+      // A run that stalled past its lease may first trip on what that cost it (its temporary
+      // files cleaned up by the run that took over): the lost lock is the cause to report.
+      if (error.code !== 'PIPE_LOCK_LOST') {
+        const lost = await store.renewLock(lock).then(() => undefined, (e: unknown) => e as PipeError);
+        if (lost?.code === 'PIPE_LOCK_LOST') error = lost;
+      }
     } finally {
       clearInterval(heartbeat);
       await this.#built.sink.close().catch(() => undefined);
@@ -280,8 +286,8 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     const running = new Set<Promise<void>>();
     const pool = await this.#startPool();
     const collect = pool
-      ? (a: Artifact, from: number) => pool.collect(a, from, push, signal)
-      : (a: Artifact, from: number) => collectArtifact(a, from, plan, push, signal);
+      ? (a: Artifact, from: ArtifactResume) => pool.collect(a, from, push, signal)
+      : (a: Artifact, from: ArtifactResume) => collectArtifact(a, from, plan, push, signal);
     // With workers, keep every thread busy while the main thread waits on I/O.
     const limit = Math.max(source.concurrency ?? 4, (this.#opts.threads ?? 0) * 2);
     try {
@@ -343,7 +349,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
   }
 
   /** Decides whether an artifact is collected, and from which record. */
-  async #admit(lock: Lock, artifact: Artifact): Promise<number | undefined> {
+  async #admit(lock: Lock, artifact: Artifact): Promise<ArtifactResume | undefined> {
     const { store, pipeline: name } = this.#opts;
     const stats = this.stats;
     // The same object named twice while this run collects it (two notifications): settled with it.
@@ -381,6 +387,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
       return undefined;
     }
     this.#handedOut.set(artifact.identity, [artifact]);
-    return started.position;
+    // The committed position, and where the artifact may be opened again (ArtifactState.resumeAt).
+    return started;
   }
 }

@@ -7,7 +7,7 @@
  * the workers slow the downloads.
  */
 import { PipeError, type ErrorCode, type Position } from '../errors.js';
-import type { ArtifactRef, Batch } from '../types.js';
+import type { ArtifactRef, Batch, ResumePoint } from '../types.js';
 
 export interface WireError {
   code: ErrorCode;
@@ -19,7 +19,8 @@ export interface WireError {
 export type WireBatch = Omit<Batch, 'artifact' | 'failed' | 'rows'> & { failed?: WireError };
 
 export type ToWorker =
-  | { t: 'start'; id: number; ref: ArtifactRef; resumeFrom: number }
+  /** `at`: the raw bytes sent begin at this stored resume point, not at byte 0. */
+  | { t: 'start'; id: number; ref: ArtifactRef; resumeFrom: number; at?: ResumePoint }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'end'; id: number }
   | { t: 'error'; id: number; error: WireError }

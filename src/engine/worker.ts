@@ -54,7 +54,7 @@ async function start(plan: CollectPlan, m: Extract<ToWorker, { t: 'start' }>): P
     port.postMessage({ t: 'batch', id: m.id, batch: { ...rest, rowErrors, rowCount: batchRows(b) - errors.length, serialized, ...(failed ? { failed: toWire(failed) } : {}) } } satisfies FromWorker, transfer);
   };
   try {
-    await decodeArtifact(m.ref, job.input, m.resumeFrom, plan, push, job.abort.signal);
+    await decodeArtifact(m.ref, job.input, m.resumeFrom, plan, push, job.abort.signal, m.at);
   } finally {
     jobs.delete(m.id);
     post({ t: 'finished', id: m.id });

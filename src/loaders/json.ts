@@ -31,6 +31,8 @@ import { JsonRecordDecoder, attempt, decodeInMemory, type JsonSelectOptions } fr
 
 export const DEFAULT_MAX_IN_MEMORY_BYTES = 32 * 1024 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
 export const spec: ComponentSpec = {
   parallel: true,
   kind: 'loader',
@@ -99,15 +101,27 @@ export function parseJsonDocument(bytes: Buffer, options: JsonSelectOptions): un
   return Array.isArray(value) ? value : undefined;
 }
 
-export function jsonStage(options: JsonOptions): StreamStage {
+/**
+ * `storedBytes`: the artifact's size as stored (compressed or not), when the source knows it. A
+ * document stored in more than `maxInMemoryBytes` would outgrow the fast path anyway (gzip does
+ * not make data larger than it was, short of a few bytes), so it streams from its first byte instead of
+ * buffering `maxInMemoryBytes` first: less memory for the largest documents. Either path gives
+ * the same records and errors, so a wrong guess only costs time.
+ */
+export function jsonStage(options: JsonOptions, storedBytes?: number): StreamStage {
   return async function* json(source: AsyncIterable<unknown>, { signal }: { signal: AbortSignal }) {
     let buffered: Buffer[] = [];
     let size = 0;
-    let decoder: JsonRecordDecoder | undefined;
+    let decoder: JsonRecordDecoder | undefined = storedBytes !== undefined && storedBytes > options.maxInMemoryBytes
+      ? new JsonRecordDecoder(options)
+      : undefined;
     const out: unknown[] = [];
     // Each decoder step's records are yielded before its error is thrown.
     async function* replay(d: JsonRecordDecoder, chunks: Buffer[]): AsyncGenerator<unknown, void, undefined> {
-      for (const chunk of chunks) {
+      for (let c = 0; c < chunks.length; c++) {
+        const chunk = chunks[c]!;
+        // Let each replayed chunk go once decoded: up to maxInMemoryBytes are buffered at the switch.
+        chunks[c] = EMPTY;
         const failure = attempt(() => d.write(chunk, out));
         for (let i = 0; i < out.length; i++) {
           yield out[i];
@@ -179,5 +193,5 @@ export function jsonStage(options: JsonOptions): StreamStage {
 
 export function create(options: Record<string, unknown>, _ctx: ComponentContext): Loader {
   const opts = jsonOptions(options);
-  return { output: 'records', stage: () => jsonStage(opts) };
+  return { output: 'records', stage: (artifact) => jsonStage(opts, artifact.size) };
 }

@@ -11,7 +11,7 @@
  *   but JSON.stringify and recursive mappers overflow the stack a few thousand levels down.
  */
 import type { ComponentSpec } from '../spec.js';
-import { RowError, type ComponentContext, type Loader, type StreamStage } from '../types.js';
+import { RecordBatch, RowError, type ComponentContext, type Loader, type StreamStage } from '../types.js';
 import { toBuffer } from './chunks.js';
 import { DEFAULT_MAX_DEPTH, exceedsDepth } from './json-depth.js';
 import { LineSplitter, type LineItem } from './line-splitter.js';
@@ -60,29 +60,27 @@ export function jsonlStage(options: JsonlOptions): StreamStage {
   return async function* jsonl(source: AsyncIterable<unknown>, { signal }: { signal: AbortSignal }) {
     const splitter = new LineSplitter({ maxLineBytes: options.maxLineBytes, encoding: 'utf8' });
     const out: LineItem[] = [];
-    const records: unknown[] = [];
-    // Lines → records, in place of a generator so each record costs one yield, not two.
-    const decode = (items: LineItem[]): unknown[] => {
-      records.length = 0;
+    // The records of a chunk's lines, yielded at once and ending at the splitter's line boundary
+    // (blank lines yield nothing but still move it), as the `lines` loader does.
+    const decode = (items: LineItem[]): RecordBatch | undefined => {
+      const records: unknown[] = [];
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
         const value = item instanceof RowError ? item : parseJsonLine(item, options.maxDepth);
         if (value !== undefined) records.push(value);
       }
       items.length = 0;
-      return records;
+      return records.length ? new RecordBatch(records, splitter.boundary) : undefined;
     };
     for await (const chunk of source) {
       signal.throwIfAborted();
       splitter.push(toBuffer(chunk), out);
       const batch = decode(out);
-      for (let i = 0; i < batch.length; i++) {
-        yield batch[i];
-        signal.throwIfAborted();
-      }
+      if (batch) yield batch;
     }
     splitter.end(out);
-    yield* decode(out);
+    const batch = decode(out);
+    if (batch) yield batch;
   };
 }
 

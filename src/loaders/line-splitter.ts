@@ -13,6 +13,10 @@
  * line (about 12 M lines/s before any per-record cost). A line longer than `maxLineBytes` is never
  * held whole: past the limit only its first 200 bytes are kept, and it comes out as a RowError in
  * its place, so the record count (and every later record's position) stays the same.
+ *
+ * `boundary` is the count of input bytes up to the end of the last line given out (after its `\n`,
+ * or every byte once `end` gave a final line): where a reader could start again and see the next
+ * line first. It costs one addition per chunk, since `push` finds the chunk's last `\n` anyway.
  */
 import { RowError } from '../types.js';
 
@@ -47,6 +51,8 @@ export class LineSplitter {
   #head: Buffer = Buffer.alloc(0);
   #lastByte = -1;
   #first = true;
+  #total = 0;
+  #boundary = 0;
 
   constructor(options: LineSplitterOptions) {
     this.#max = options.maxLineBytes;
@@ -57,6 +63,8 @@ export class LineSplitter {
   /** Appends to `out` every line that `chunk` completes. */
   push(chunk: Buffer, out: LineItem[]): void {
     if (chunk.length === 0) return;
+    const before = this.#total;
+    this.#total += chunk.length;
     let start = 0;
     if (this.#partBytes > 0 || this.#overflow >= 0) {
       const nl = chunk.indexOf(LF);
@@ -65,6 +73,7 @@ export class LineSplitter {
       start = nl + 1;
     }
     const last = chunk.lastIndexOf(LF);
+    if (last >= 0) this.#boundary = before + last + 1;
     if (last >= start) {
       // No line inside a span shorter than the limit can be over it, so only check long spans.
       if (last - start <= this.#max) this.#splitSpan(chunk, start, last, out);
@@ -77,6 +86,12 @@ export class LineSplitter {
   /** Appends the final line (one without a newline), if any. */
   end(out: LineItem[]): void {
     if (this.#partBytes > 0 || this.#overflow >= 0) this.#finish(Buffer.alloc(0), out);
+    this.#boundary = this.#total;
+  }
+
+  /** Input bytes up to the end of the last line given out (see the top of the file). */
+  get boundary(): number {
+    return this.#boundary;
   }
 
   #splitSpan(chunk: Buffer, start: number, end: number, out: LineItem[]): void {

@@ -53,7 +53,8 @@ export function linesOptions(options: Record<string, unknown>): LinesOptions {
 /**
  * Bytes → lines: each record a string, or a RowError for an over-long line. The lines a chunk
  * completes are yielded together as one RecordBatch: an async step per line would cost more than
- * splitting it.
+ * splitting it. Each batch ends at a line boundary and carries its byte offset (`end`), so a run
+ * can later resume there.
  */
 export function linesStage(options: LinesOptions): StreamStage {
   return async function* lines(source: AsyncIterable<unknown>, { signal }: { signal: AbortSignal }) {
@@ -62,11 +63,11 @@ export function linesStage(options: LinesOptions): StreamStage {
       signal.throwIfAborted();
       const out: LineItem[] = [];
       splitter.push(toBuffer(chunk), out);
-      if (out.length) yield new RecordBatch(out);
+      if (out.length) yield new RecordBatch(out, splitter.boundary);
     }
     const out: LineItem[] = [];
     splitter.end(out);
-    if (out.length) yield new RecordBatch(out);
+    if (out.length) yield new RecordBatch(out, splitter.boundary);
   };
 }
 

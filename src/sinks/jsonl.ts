@@ -76,12 +76,14 @@ export class JsonlSink implements Sink {
     const fs = <T>(op: Promise<T>): Promise<T> => op.catch((err: unknown) => { throw sinkFailure('jsonl', this.#dir, err); });
     await fs(makeDir(this.#tmpDir));
     await fs(checkSinkOwner(join(this.#dir, '.pipe-tmp', `${ctx.pipeline}.owner.json`), ctx.pipeline, ctx.store.id, ctx.store.location, ctx.acceptNewState === true));
+    // Live runs first, pending chunks second: a run not live now can commit nothing later, so
+    // every chunk it recorded is in `pending` before its temporary files are discarded.
+    const live = await ctx.store.liveRuns(ctx.pipeline);
+    live.add(ctx.runId);
     const pending = await ctx.store.pendingChunks(ctx.pipeline);
     const missing = await fs(publishChunkFiles(pending));
     for (const m of missing) ctx.log.warn(`committed chunk ${m} is missing from the sink directory`);
     await ctx.store.finishChunks(ctx.pipeline, pending);
-    const live = await ctx.store.liveRuns(ctx.pipeline);
-    live.add(ctx.runId);
     const removed = await fs(discardUnrecorded(pipelineTmp, live));
     if (pending.length || removed) {
       ctx.log.info(`recovered sink: ${pending.length} committed chunk(s) rolled forward, ${removed} uncommitted file(s) discarded`);

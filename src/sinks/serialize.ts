@@ -44,8 +44,15 @@ class LineBytes {
     this.rows++;
   }
 
+  /**
+   * The lines. A buffer mostly empty (a batch of a few rows) is copied to one of the exact size:
+   * the sink holds these until it writes, and a few kilobytes of rows must not keep 64 KiB each.
+   */
   get bytes(): Uint8Array {
-    return this.#buf.subarray(0, this.#used);
+    if (this.#used >= this.#buf.length >> 1) return this.#buf.subarray(0, this.#used);
+    const exact = Buffer.allocUnsafeSlow(this.#used);
+    this.#buf.copy(exact, 0, 0, this.#used);
+    return exact;
   }
 }
 

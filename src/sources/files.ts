@@ -1,7 +1,7 @@
 /**
  * The `files` source: one pass over a local directory. An artifact's identity is its path, size,
  * mtime and a fingerprint of its first and last bytes, so a changed file is collected again and an
- * unchanged one never.
+ * unchanged one never. A run resuming a half-read file opens it at the stored byte (`start`).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -100,8 +100,9 @@ export class FilesSource implements ArtifactSource {
         uri: pathToFileURL(path).href,
         size: st.size,
         mtime: st.mtime,
-        open: async ({ signal }) => {
-          const stream = createReadStream(path, { signal, highWaterMark: 256 * 1024 });
+        seekable: true,
+        open: async ({ signal, start }) => {
+          const stream = createReadStream(path, { signal, highWaterMark: 256 * 1024, ...(start ? { start } : {}) });
           await new Promise<void>((res, rej) => {
             stream.once('open', () => { stream.off('error', rej); res(); });
             stream.once('error', rej);

@@ -3,7 +3,8 @@
  * whole, with the consumer's backpressure); when the body fails mid-way (a reset connection, a
  * socket that went idle past the timeout, a body that ends short of the listed size) it is resumed
  * after a backoff with a ranged GET from the first byte not yet delivered, pinned to the listed ETag
- * (If-Match), so the consumer sees one unbroken byte stream of one version of the object.
+ * (If-Match), so the consumer sees one unbroken byte stream of one version of the object. A run
+ * resuming a half-read object starts it at `start` (its first GET already ranged) the same way.
  *
  * Each failure without progress counts an attempt; a body that keeps delivering bytes between
  * failures keeps going. After `maxAttempts` failures in a row the error is thrown with its byte.
@@ -17,6 +18,8 @@ export interface ResumableOptions {
   uri: string;
   /** Size from the listing: a body ending before it was cut short. */
   size: number;
+  /** The byte `first` begins at (a run resuming mid-object opened it with a ranged GET), default 0. */
+  start?: number;
   maxAttempts: number;
   /** A body with no byte for this long is abandoned and resumed, ms. */
   idleTimeout: number;
@@ -64,7 +67,7 @@ async function nextWithin(it: AsyncIterator<Buffer>, ms: number): Promise<Iterat
 
 async function* resumingChunks(first: Readable, o: ResumableOptions): AsyncGenerator<Buffer> {
   let body: Readable | undefined = first;
-  let offset = 0;
+  let offset = o.start ?? 0;
   let failures = 0;
   try {
     for (;;) {

@@ -11,6 +11,7 @@
  * With `queue`, objects come from S3 event notifications received from SQS instead (s3-queue.ts),
  * made into artifacts by the same `#artifact`, so either way an object is collected once.
  */
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import picomatch from 'picomatch';
 import { formatDuration } from '../config/units.js';
@@ -289,10 +290,13 @@ export class S3Source implements ArtifactSource {
       uri,
       size: obj.size,
       mtime: obj.lastModified,
-      open: async ({ signal }) => {
-        const first = await api.get({ key: obj.key, etag: obj.etag }, signal);
+      // A run resuming mid-object asks for `start`: a ranged GET pinned to the ETag, like a resumed body.
+      seekable: true,
+      open: async ({ signal, start = 0 }) => {
+        if (start > 0 && start >= obj.size) return Readable.from([]);
+        const first = await api.get({ key: obj.key, etag: obj.etag, ...(start > 0 ? { offset: start } : {}) }, signal);
         return resumableBody(first, {
-          uri, size: obj.size, maxAttempts: o.maxAttempts, idleTimeout: o.timeout, signal, log: this.#log,
+          uri, size: obj.size, start, maxAttempts: o.maxAttempts, idleTimeout: o.timeout, signal, log: this.#log,
           open: (offset, s) => api.get({ key: obj.key, etag: obj.etag, offset }, s),
         });
       },

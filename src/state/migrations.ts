@@ -87,4 +87,9 @@ export const migrations: readonly string[] = [
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
   INSERT INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));
   `,
+  // 3: where a half-read artifact may be opened again instead of at byte 0 (a JSON ResumePoint:
+  // byte, record, head), committed with its position; NULL re-reads from the start and skips.
+  `
+  ALTER TABLE artifacts ADD COLUMN resume_at TEXT;
+  `,
 ];

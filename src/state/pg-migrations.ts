@@ -42,6 +42,7 @@ export const pgMigrations: readonly string[] = [
     error_code     text,
     error_message  text,
     error_position jsonb,
+    resume_at      jsonb,
     first_seen     timestamptz NOT NULL,
     updated_at     timestamptz NOT NULL,
     claim_run      text,
@@ -215,6 +216,9 @@ export const pgMigrations: readonly string[] = [
       END IF;
       UPDATE pipe_artifacts SET
         position = greatest(position, (b->>'position')::bigint),
+        -- A safe byte offset to resume at (ArtifactState.resumeAt): moves with the position, gone once done.
+        resume_at = CASE WHEN b->>'status' = 'done' THEN NULL
+          WHEN b ? 'resumeAt' AND (b->>'position')::bigint >= position THEN b->'resumeAt' ELSE resume_at END,
         rows = rows + (b->>'rows')::bigint,
         row_errors = row_errors + jsonb_array_length(b->'rowErrors'),
         status = b->>'status',

@@ -14,7 +14,7 @@
 import type { Pool, QueryResult, QueryResultRow } from 'pg';
 import { PipeError, type Position } from '../errors.js';
 import { redactText, redactUrl } from '../redact.js';
-import { batchRows, type ArtifactRef, type Batch, type RowErrorRecord } from '../types.js';
+import { batchRows, type ArtifactRef, type Batch, type ResumePoint, type RowErrorRecord } from '../types.js';
 import { bootstrap, LOCK_LOST_SQLSTATE, MIGRATION_LOCK, pgMigrations } from './pg-migrations.js';
 import {
   LISTING_STREAM, STREAMS_STREAM, type ArtifactState, type ChunkFile, type Lock, type LockOwner, type RunRecord,
@@ -31,7 +31,7 @@ const RETRYABLE = new Set(['40P01', '40001']);
 interface ArtifactRow {
   identity: string; uri: string; status: ArtifactState['status']; position: number; rows: number;
   row_errors: number; attempts: number; error_code: string | null; error_message: string | null;
-  error_position: Position | null; updated_at: Date;
+  error_position: Position | null; updated_at: Date; resume_at: ResumePoint | null;
 }
 
 function toArtifactState(r: ArtifactRow): ArtifactState {
@@ -42,6 +42,7 @@ function toArtifactState(r: ArtifactRow): ArtifactState {
   if (r.error_code) s.errorCode = r.error_code;
   if (r.error_message) s.errorMessage = r.error_message;
   if (r.error_position) s.errorPosition = r.error_position;
+  if (r.resume_at) s.resumeAt = r.resume_at;
   return s;
 }
 
@@ -218,7 +219,7 @@ export class PostgresStore implements StateStore {
       payload.push({
         identity, rowErrors, position: b.position, rows: batchRows(b),
         status: b.failed ? 'failed' : b.vanished ? 'skipped' : b.done ? 'done' : 'in_progress',
-        errorCode: error?.code, errorMessage: error?.message, errorPosition: error?.position,
+        errorCode: error?.code, errorMessage: error?.message, errorPosition: error?.position, resumeAt: b.resumeAt,
       });
     }
     const streamsToken = streams ? this.#claims.get(claimKey(lock, `stream:${STREAMS_STREAM}`)) : null;

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PipeError, type Position } from '../errors.js';
-import { batchRows, type ArtifactRef, type Batch, type RowErrorRecord } from '../types.js';
+import { batchRows, type ArtifactRef, type Batch, type ResumePoint, type RowErrorRecord } from '../types.js';
 import { migrations } from './migrations.js';
 import type {
   ArtifactState, ChunkFile, Lock, LockOwner, RunRecord, RunSummary, StateStore, StatusReport,
@@ -21,7 +21,7 @@ const ROW_ERRORS_TABLE_MAX = 10_000;
 interface ArtifactRow {
   identity: string; uri: string; status: ArtifactState['status']; position: number; rows: number;
   row_errors: number; attempts: number; error_code: string | null; error_message: string | null;
-  error_position: string | null; updated_at: string;
+  error_position: string | null; updated_at: string; resume_at: string | null;
 }
 
 function toArtifactState(r: ArtifactRow): ArtifactState {
@@ -32,6 +32,7 @@ function toArtifactState(r: ArtifactRow): ArtifactState {
   if (r.error_code) s.errorCode = r.error_code;
   if (r.error_message) s.errorMessage = r.error_message;
   if (r.error_position) s.errorPosition = JSON.parse(r.error_position) as Position;
+  if (r.resume_at) s.resumeAt = JSON.parse(r.resume_at) as ResumePoint;
   return s;
 }
 
@@ -208,7 +209,11 @@ export class SqliteStore implements StateStore {
     const pipeline = lock.pipeline;
     const now = new Date().toISOString();
     const insertChunk = this.#prepare('INSERT INTO chunks (pipeline, final, tmp, rows, bytes, committed_at) VALUES (?, ?, ?, ?, ?, ?)');
+    // The resume point moves with the position (a batch behind the stored position leaves it), is
+    // kept while batches carry none (it stays valid: its record is still at or before the position)
+    // and is dropped once the artifact is done. SET expressions read the row as it was.
     const advance = this.#prepare(`UPDATE artifacts SET position = MAX(position, @position), rows = rows + @rows,
+      resume_at = CASE WHEN @status = 'done' THEN NULL WHEN @resumeAt IS NOT NULL AND @position >= position THEN @resumeAt ELSE resume_at END,
       row_errors = row_errors + @rowErrors, status = @status, error_code = @errorCode, error_message = @errorMessage,
       error_position = @errorPosition, updated_at = @now WHERE pipeline = @pipeline AND identity = @identity`);
     const keptErrors = this.#prepare('SELECT row_errors FROM artifacts WHERE pipeline = ? AND identity = ?');
@@ -238,6 +243,7 @@ export class SqliteStore implements StateStore {
         const error = b.failed ?? b.vanished;
         advance.run({
           pipeline, identity, now, status, position: b.position, rows: batchRows(b), rowErrors: b.rowErrors.length,
+          resumeAt: b.resumeAt ? JSON.stringify(b.resumeAt) : null,
           errorCode: error?.code ?? null, errorMessage: error?.message ?? null,
           errorPosition: error?.position ? JSON.stringify(error.position) : null,
         });

@@ -13,7 +13,7 @@
  *   lease, partitioned away) can never commit. A dead worker's claims return when its lease ends.
  */
 import type { Position } from '../errors.js';
-import type { ArtifactRef, Batch, RowErrorRecord } from '../types.js';
+import type { ArtifactRef, Batch, ResumePoint, RowErrorRecord } from '../types.js';
 
 export type ArtifactStatus = 'in_progress' | 'done' | 'failed' | 'skipped';
 
@@ -23,6 +23,14 @@ export interface ArtifactState {
   status: ArtifactStatus;
   /** Records consumed and committed: a resumed run skips this many. */
   position: number;
+  /**
+   * Where a resumed run may open the artifact instead of at byte 0 (uncompressed line-based
+   * artifacts), committed in the same transaction as `position` from Batch.resumeAt: the latest
+   * one given with a position at least the stored one, kept while later batches carry none, and
+   * dropped once the artifact is done. Its `record` never exceeds `position`. SQLite keeps it as
+   * JSON in the nullable column `artifacts.resume_at` (migration 3).
+   */
+  resumeAt?: ResumePoint;
   rows: number;
   rowErrors: number;
   attempts: number;

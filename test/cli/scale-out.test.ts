@@ -2,12 +2,14 @@
  * Scale out (issue #11): three `pipe run` workers of one pipeline on one SQS queue of S3
  * notifications, sharing a real PostgreSQL, SIGKILLed at seeded random instants and restarted many
  * times. At the end every row is in the sink exactly once, every message is deleted and none is
- * left in flight, into a jsonl directory all workers share. And a
+ * left in flight: once into a jsonl directory all workers share, once into the s3 sink. And a
  * worker stalled past its lease (SIGSTOP) loses its object to another and cannot commit it.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, idCounts, readSink, runCli, spawnCli, type CliResult } from '../helpers/cli.js';
 import { prng } from '../helpers/data.js';
@@ -32,6 +34,7 @@ afterAll(async () => {
 });
 
 const VISIBILITY_S = 3;
+const LEASE_MS = 3000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Setup {
@@ -72,7 +75,7 @@ sink: ${sink.replace('$DIR', dir)}
 `);
   const env = {
     ...AWS_TEST_ENV, S3_ENDPOINT: s3Endpoint, AWS_ENDPOINT_URL_SQS: s3.url, AWS_ENDPOINT_URL_S3: s3Endpoint,
-    PIPE_LOCK_LEASE_MS: '3000', PIPE_LOG: 'warn',
+    PIPE_LOCK_LEASE_MS: String(LEASE_MS),
   };
   return { dir, file, env, queueUrl, ids };
 }
@@ -110,6 +113,10 @@ async function chaos(s: Setup, seed: number, kills: number): Promise<{ passes: C
     if (d.visible + d.notVisible === 0) break;
     await sleep(VISIBILITY_S * 1000);
   }
+  // What killed workers left behind (temporary files, staging objects) is cleaned up by the first
+  // run that starts once their leases have ended.
+  await sleep(LEASE_MS + 500);
+  passes.push([await runCli(['run', '--once', s.file], { env: s.env })]);
   return { passes };
 }
 
@@ -121,12 +128,36 @@ function expectOnce(rows: Array<Record<string, unknown>>, ids: string[]): void {
   expect(counts.size).toBe(ids.length);
 }
 
+async function lakeRows(bucket: string, prefix: string): Promise<{ rows: Array<Record<string, unknown>>; staging: string[] }> {
+  const rows: Array<Record<string, unknown>> = [];
+  const staging: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      const key = o.Key!;
+      if (key.includes('_pipe-tmp/')) {
+        if (!key.endsWith('.owner.json')) staging.push(key);
+        continue;
+      }
+      if (key.includes('_errors/') || !/\.jsonl(\.gz)?$/.test(key)) continue;
+      const obj = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const buf = Buffer.from(await obj.Body!.transformToByteArray());
+      const text = key.endsWith('.gz') ? gunzipSync(buf).toString('utf8') : buf.toString('utf8');
+      for (const line of text.split('\n')) if (line) rows.push(JSON.parse(line) as Record<string, unknown>);
+    }
+    token = page.NextContinuationToken;
+  } while (token);
+  return { rows, staging };
+}
+
 describe('three workers on one queue with shared PostgreSQL state, SIGKILLed at random', () => {
   it('into one shared jsonl directory: every row once, every message deleted, none in flight', async () => {
     const s = await setup('scale_jsonl', 240, 12, '{ type: jsonl, dir: $DIR/out, maxRows: 150, flushInterval: 150ms }');
     const { passes } = await chaos(s, 20261123, 10);
     const last = passes.at(-1)!;
-    expect(last.map((r) => r.code), last.map((r) => r.stderr).join('\n')).toEqual([0, 0, 0]);
+    expect(passes.at(-2)!.map((r) => r.code), passes.at(-2)!.map((r) => r.stderr).join('\n')).toEqual([0, 0, 0]);
+    expect(last[0]!.code, last[0]!.stderr).toBe(0);
     expect(await q.depth(s.queueUrl)).toEqual({ visible: 0, notVisible: 0 });
     expectOnce(readSink(join(s.dir, 'out')), s.ids);
     // The work was shared: chunks carry the run id of the worker that committed them.
@@ -136,6 +167,20 @@ describe('three workers on one queue with shared PostgreSQL state, SIGKILLed at 
     const tmp = join(s.dir, 'out', '.pipe-tmp', 'scale_jsonl');
     const leftover = readdirSync(tmp).flatMap((d) => readdirSync(join(tmp, d)));
     expect(leftover).toEqual([]);
+  }, 240_000);
+
+  it('into the s3 sink: every row once, no staging object left, every message deleted', async () => {
+    await s3.createBucket('scale-lake');
+    const s = await setup('scale_s3', 240, 12,
+      '{ type: s3, bucket: scale-lake, prefix: cloudtrail/, partition: day, gzip: true, maxRows: 150, flushInterval: 150ms, endpoint: "${S3_ENDPOINT}", forcePathStyle: true }');
+    const { passes } = await chaos(s, 7, 10);
+    const last = passes.at(-1)!;
+    expect(passes.at(-2)!.map((r) => r.code), passes.at(-2)!.map((r) => r.stderr).join('\n')).toEqual([0, 0, 0]);
+    expect(last[0]!.code, last[0]!.stderr).toBe(0);
+    expect(await q.depth(s.queueUrl)).toEqual({ visible: 0, notVisible: 0 });
+    const { rows, staging } = await lakeRows('scale-lake', 'cloudtrail/');
+    expect(staging).toEqual([]);
+    expectOnce(rows, s.ids);
   }, 240_000);
 });
 
@@ -147,7 +192,7 @@ describe('a worker stalled past its lease', () => {
     proxy.fault = (r) => (r.op === 'get' && slowGets-- > 0 ? { trickle: 2048, delayMs: 20 } : undefined);
     try {
       const s = await setup('scale_stall', 1, 3000, '{ type: jsonl, dir: $DIR/out, maxRows: 100, flushInterval: 100ms }', proxy.url);
-      const stalled = spawnCli(['run', s.file], { env: { ...s.env, PIPE_LOG: 'info' } });
+      const stalled = spawnCli(['run', s.file], { env: s.env });
       stalled.stdin!.end();
       const stalledDone = exited(stalled);
       // Wait until it has committed some rows of the object, then stop it mid-object.

@@ -96,6 +96,27 @@ describe('PostgresStore: the contract shared with SQLite', () => {
     expect(status.workers).toEqual([expect.objectContaining({ owner: owner('r1'), claims: [STREAMS_STREAM] })]);
   });
 
+  it('keeps the resume point with the position, and drops it once done', async () => {
+    const { store: make } = await database();
+    const store = make();
+    const lock = await store.acquireLock('p', owner('r1'), 60_000);
+    expect((await store.startArtifact(lock, ref))!.resumeAt).toBeUndefined();
+    await store.commit(lock, [], [batch(10, 10, { resumeAt: { byte: 300, record: 10, head: 'version srcaddr' } })]);
+    expect((await store.artifact('p', ref.identity))!.resumeAt).toEqual({ byte: 300, record: 10, head: 'version srcaddr' });
+    await store.commit(lock, [], [batch(12, 2, { resumeAt: { byte: 360, record: 12 } }), batch(15, 3, { resumeAt: { byte: 450, record: 15 } })]);
+    // A batch past the last boundary carries none: the point stays.
+    await store.commit(lock, [], [batch(17, 2)]);
+    expect((await store.artifact('p', ref.identity))!).toMatchObject({ position: 17, resumeAt: { byte: 450, record: 15 } });
+    await store.releaseLock(lock);
+    const other = make();
+    const lock2 = await other.acquireLock('p', owner('r2'), 60_000);
+    expect(await other.startArtifact(lock2, ref)).toMatchObject({ position: 17, attempts: 2, resumeAt: { byte: 450, record: 15 } });
+    await other.commit(lock2, [], [batch(20, 3, { done: true, resumeAt: { byte: 600, record: 20 } })]);
+    const done = (await other.artifact('p', ref.identity))!;
+    expect(done.status).toBe('done');
+    expect(done.resumeAt).toBeUndefined();
+  });
+
   it('keeps at most 100 row errors per artifact', async () => {
     const { store: make, url } = await database();
     const store = make();
