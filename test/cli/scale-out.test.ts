@@ -184,6 +184,47 @@ describe('three workers on one queue with shared PostgreSQL state, SIGKILLed at 
   }, 240_000);
 });
 
+describe('listing mode with shared state', () => {
+  it('three workers listing one bucket take every object once; status shows the workers and never the password', async () => {
+    const dir = tempDir();
+    const bucket = 'scale-listing';
+    await s3.createBucket(bucket);
+    const ids: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const { body, ids: eventIds } = cloudTrailBody(1000 + i, 10);
+      ids.push(...eventIds);
+      await s3.put(bucket, `AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/01/obj-${String(i).padStart(3, '0')}.json.gz`, body);
+    }
+    const db = await pg.createDb('scale_listing');
+    const state = pg.passwordUrl(new URL(db).pathname.slice(1));
+    const file = join(dir, 'listing.yml');
+    writeFileSync(file, `name: scale_listing
+state: \${PIPE_STATE_URL}
+source: { type: s3, bucket: ${bucket}, prefix: AWSLogs/, layout: cloudtrail, settle: 0s, endpoint: "\${S3_ENDPOINT}", forcePathStyle: true }
+mappers: [cloudtrail]
+sink: { type: jsonl, dir: ${join(dir, 'out')}, maxRows: 100, flushInterval: 100ms }
+`);
+    const env = { ...AWS_TEST_ENV, S3_ENDPOINT: s3.url, PIPE_STATE_URL: state, PIPE_LOCK_LEASE_MS: String(LEASE_MS) };
+    const runs = await Promise.all([0, 1, 2].map(() => runCli(['run', '--once', file], { env })));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    expectOnce(readSink(join(dir, 'out')), ids);
+    const writers = new Set(readdirSync(join(dir, 'out')).filter((f) => f.endsWith('.jsonl')).map((f) => f.replace(/-\d+\.jsonl$/, '')));
+    expect(writers.size, 'workers that committed chunks').toBeGreaterThanOrEqual(2);
+    // One of them held the listing claim and moved the marks: a rerun lists from them and collects nothing.
+    const again = await runCli(['run', '--once', file], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/0 artifacts, 0 rows/);
+    const status = await runCli(['status', '--json', file], { env });
+    expect(status.code, status.stderr).toBe(0);
+    const report = JSON.parse(status.stdout) as { state: string; artifacts: { done: number }; workers: unknown[]; positions: Array<{ stream: string }> };
+    expect(report.artifacts.done).toBe(150);
+    expect(report.state).toContain(':***@');
+    expect(report.workers).toEqual([]);
+    expect(report.positions.length).toBeGreaterThan(0);
+    for (const r of [...runs, again, status]) expect(r.stdout + r.stderr).not.toContain(pg.password);
+  }, 120_000);
+});
+
 describe('a worker stalled past its lease', () => {
   it('loses its object to another worker, and its commit is refused: no duplicate', async () => {
     // The first worker's GET trickles, so it is still reading when it is stopped.
@@ -201,6 +242,11 @@ describe('a worker stalled past its lease', () => {
       for (let i = 0; i < 300 && readSink(out).length === 0; i++) await sleep(50);
       expect(readSink(out).length, 'the first worker committed part of the object').toBeGreaterThan(0);
       stalled.kill('SIGSTOP');
+      // pipe status shows the worker and the object it holds.
+      const status = await runCli(['status', '--json', s.file], { env: s.env });
+      const workers = (JSON.parse(status.stdout) as { workers: Array<{ claims: string[] }> }).workers;
+      expect(workers.length).toBe(1);
+      expect(workers[0]!.claims.join(' ')).toContain('s3://scale-stall-trail/');
       // Past its lease and the message's visibility timeout: another worker takes the object over.
       await sleep(Math.max(3000, VISIBILITY_S * 1000) + 1500);
       const other = await runCli(['run', '--once', s.file], { env: s.env });
