@@ -16,6 +16,7 @@ import { prng } from '../helpers/data.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { AWS_TEST_ENV, cloudTrailBody, S3Proxy, startS3, type S3Server } from '../helpers/s3.js';
 import { queues, s3Notification, type Queues } from '../helpers/sqs.js';
+import { CloudWatchLogsServer } from '../helpers/cloudwatch-server.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let pg: TestPostgres;
@@ -222,6 +223,50 @@ sink: { type: jsonl, dir: ${join(dir, 'out')}, maxRows: 100, flushInterval: 100m
     expect(report.workers).toEqual([]);
     expect(report.positions.length).toBeGreaterThan(0);
     for (const r of [...runs, again, status]) expect(r.stdout + r.stderr).not.toContain(pg.password);
+  }, 120_000);
+});
+
+describe('a streams source with shared state', () => {
+  it('one worker at a time reads the streams; after a SIGKILL the next takes over when the lease ends: every event once', async () => {
+    const cw = await new CloudWatchLogsServer().start();
+    try {
+      const now = Date.now();
+      const events = ['i-1', 'i-2', 'i-3'].flatMap((stream) => cw.putEvents('/app/api', stream, Array.from({ length: 300 }, (_, i) => ({
+        timestamp: now - 9 * 3_600_000 + i * 100_000, message: `${stream} #${i}`,
+      }))));
+      const dir = tempDir();
+      const file = join(dir, 'cw.yml');
+      writeFileSync(file, `name: scale_cw
+state: ${await pg.createDb('scale_cw')}
+source: { type: cloudwatch, endpoint: ${cw.url}, logGroupPrefix: /app/, startTime: 10h, window: 1h, poll: 1s, maxRequestsPerSecond: 100 }
+sink: { type: jsonl, dir: ${join(dir, 'out')}, flushInterval: 20ms }
+`);
+      const env = { ...AWS_TEST_ENV, PIPE_LOCK_LEASE_MS: String(LEASE_MS) };
+      const first = spawnCli(['run', file], { env });
+      first.stdin!.end();
+      const firstDone = exited(first);
+      const out = join(dir, 'out');
+      for (let i = 0; i < 400 && readSink(out).length === 0; i++) await sleep(25);
+      // While it lives, a second worker does not read the streams (with --once it leaves at once).
+      const second = await runCli(['run', '--once', file], { env });
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stderr).toMatch(/0 rows/);
+      first.kill('SIGKILL');
+      await firstDone;
+      const partial = readSink(out).length;
+      expect(partial).toBeGreaterThan(0);
+      expect(partial, 'killed mid-way').toBeLessThan(events.length);
+      // Once its lease has ended, the next worker takes the streams over from the committed pointer.
+      await sleep(LEASE_MS + 500);
+      const third = await runCli(['run', '--once', file], { env });
+      expect(third.code, third.stderr).toBe(0);
+      const rows = readSink(out);
+      const counts = idCounts(rows);
+      expect([...counts.values()].filter((n) => n !== 1)).toEqual([]);
+      expect([...counts.keys()].sort()).toEqual(events.map((e) => e.eventId).sort());
+    } finally {
+      await cw.close();
+    }
   }, 120_000);
 });
 
