@@ -183,6 +183,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `pipe … | head`: a reader that goes away early is not an error of pipe's.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   let code = 0;
   const program = buildProgram((c) => (code = c));
   try {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { HELP, type CommandName } from '../../src/commands/help.js';
 import { buildProgram } from '../../src/cli.js';
-import { runCli } from '../helpers/cli.js';
+import { collect, runCli, spawnCli } from '../helpers/cli.js';
 
 const COMMANDS = Object.keys(HELP) as CommandName[];
 
@@ -33,5 +33,14 @@ describe('pipe <command> --help', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('pipe <command> --help');
+  });
+
+  it('a reader that stops early (pipe --help | head -1) is not an error', async () => {
+    const child = spawnCli(['--help']);
+    child.stdin!.end();
+    child.stdout!.destroy();
+    const r = await collect(child);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 });
