@@ -13,6 +13,7 @@ import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PipeError } from '../errors.js';
 import { sdkLogger } from '../sources/aws-logger.js';
+import type { S3ClientOptions, SdkError } from '../sources/s3-client.js';
 import type { Logger } from '../types.js';
 
 export interface SinkS3Api {
@@ -32,22 +33,8 @@ export interface SinkS3Api {
   close(): void;
 }
 
-export interface SinkS3Options {
-  bucket: string;
-  region?: string;
-  endpoint?: string;
-  forcePathStyle: boolean;
-  maxAttempts: number;
-  /** Socket connect and inactivity timeout, ms. */
-  timeout: number;
-}
-
-interface SdkError {
-  name?: string;
-  message?: string;
-  code?: string;
-  $metadata?: { httpStatusCode?: number; attempts?: number };
-}
+/** The sink's S3 client is configured as the source's. */
+export type SinkS3Options = S3ClientOptions;
 
 const THROTTLING = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestLimitExceeded', 'RequestTimeout', 'InternalError', 'ServiceUnavailable']);
 

@@ -34,7 +34,7 @@ import { batchRows, type Batch, type ComponentContext, type RowSerializer, type 
 import { ChunkFileWriter, discardUnrecorded } from './chunk.js';
 import { sdkSinkS3Api, type SinkS3Api, type SinkS3Options } from './s3-api.js';
 import { checkS3SinkOwner, discardStaging, eachLimited, STAGING } from './s3-recovery.js';
-import { serializeRows } from './serialize.js';
+import { batchParts } from './serialize.js';
 
 export const spec: ComponentSpec = {
   kind: 'sink',
@@ -166,20 +166,9 @@ export class S3Sink implements Sink {
 
   write(batch: Batch): Promise<void> {
     return this.#serial(async () => {
-      let parts = batch.serialized;
-      let rowErrors = batch.rowErrors;
-      if (!parts) {
-        const s = serializeRows(batch.rows, this.#opts.partition);
-        parts = s.parts;
-        if (s.errors.length) rowErrors = [...rowErrors, ...s.errors.map((e) => ({ ...e, artifact: batch.artifact.identity }))];
-      }
+      const { parts, rowErrors, errorsText } = batchParts(batch, this.#opts.partition);
       for (const p of parts) await this.#append(p.partition, p.text, p.rows);
-      if (rowErrors.length) {
-        let text = '';
-        const now = new Date().toISOString();
-        for (const e of rowErrors) text += JSON.stringify({ ...e, _time: now }) + '\n';
-        await this.#append(ERRORS_PARTITION, text, 0);
-      }
+      if (errorsText) await this.#append(ERRORS_PARTITION, errorsText, 0);
       // Keep only what the commit needs: the rows are in the spooled chunk files now.
       this.#batches.push({ ...batch, rows: [], serialized: undefined, rowCount: batchRows(batch), rowErrors });
       if (this.#rows >= this.#opts.maxRows || this.#bytes >= this.#opts.maxBytes) await this.#commit();

@@ -6,7 +6,7 @@
  * long string first and encoding it afterwards costs a flattening copy plus two passes over it
  * (measuring, then writing), which made encoding as expensive as half of JSON.stringify itself.
  */
-import type { Row, RowErrorRecord, RowSerializer, SerializedPart } from '../types.js';
+import type { Batch, Row, RowErrorRecord, RowSerializer, SerializedPart } from '../types.js';
 
 export function partitionOf(row: Row, mode: RowSerializer['partition']): string {
   if (mode === 'none') return '';
@@ -94,4 +94,25 @@ export function serializeRows(rows: Row[], mode: RowSerializer['partition']): { 
   }
   if (total > 0) lastSize = Math.min(total, 64 * 1024 * 1024);
   return { parts: out, errors };
+}
+
+/**
+ * What a chunk-writing sink appends for one batch: its rows as JSON lines per partition (already
+ * serialized by a worker, or serialized here), and its row errors (the batch's own and rows that
+ * could not be serialized) as dead-letter lines.
+ */
+export function batchParts(batch: Batch, mode: RowSerializer['partition']): { parts: SerializedPart[]; rowErrors: RowErrorRecord[]; errorsText: string } {
+  let parts = batch.serialized;
+  let rowErrors = batch.rowErrors;
+  if (!parts) {
+    const s = serializeRows(batch.rows, mode);
+    parts = s.parts;
+    if (s.errors.length) rowErrors = [...rowErrors, ...s.errors.map((e) => ({ ...e, artifact: batch.artifact.identity }))];
+  }
+  let errorsText = '';
+  if (rowErrors.length) {
+    const now = new Date().toISOString();
+    for (const e of rowErrors) errorsText += JSON.stringify({ ...e, _time: now }) + '\n';
+  }
+  return { parts, rowErrors, errorsText };
 }

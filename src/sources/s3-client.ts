@@ -61,7 +61,8 @@ export interface S3ClientOptions {
   timeout: number;
 }
 
-interface SdkError {
+/** What the SDK's errors carry that the S3 callers (source, queue, sink) look at. */
+export interface SdkError {
   name?: string;
   message?: string;
   code?: string;

@@ -13,6 +13,7 @@ import { PipeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../types.js';
 import { sdkLogger } from './aws-logger.js';
 import { transientFault } from './cloudwatch-api.js';
+import type { S3ClientOptions } from './s3-client.js';
 
 export interface QueueMessage {
   id: string;
@@ -95,15 +96,9 @@ export function sqsEndpoint(env: NodeJS.ProcessEnv = process.env): string | unde
   return env.AWS_ENDPOINT_URL_SQS || env.AWS_ENDPOINT_URL || undefined;
 }
 
-export interface QueueClientOptions {
+/** The queue, and the S3 client's options (bucket region and the rest, for HeadObject). */
+export interface QueueClientOptions extends S3ClientOptions {
   queue: string;
-  bucket: string;
-  /** Bucket region, and the S3 client's other options (for HeadObject). */
-  region?: string;
-  endpoint?: string;
-  forcePathStyle: boolean;
-  maxAttempts: number;
-  timeout: number;
 }
 
 /** SQS and HeadObject over the real AWS SDK v3 clients, imported on first use. */
