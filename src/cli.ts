@@ -50,7 +50,7 @@ Every command has its own --help with a description and examples: pipe <command>
 
 function common(cmd: Command): Command {
   return cmd
-    .option('--state <path>', "state file (default: the pipeline's `state`, else ./.pipe/state.db)")
+    .option('--state <path>', "state file, or a postgres:// URL shared by many workers (default: the pipeline's `state`, else ./.pipe/state.db)")
     .option('--progress', 'show a progress bar (default when stderr is a TTY)')
     .option('--no-progress', 'no progress bar')
     .addOption(new Option('--log-format <format>', 'stderr lines as text or JSON').choices(['text', 'json']).default('text'))
@@ -161,7 +161,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program.command('status').argument('<pipeline>', 'pipeline file')
     .summary(HELP.status.summary).description(descriptionOf('status'))
-    .option('--state <path>', "state file (default: the pipeline's `state`, else ./.pipe/state.db)")
+    .option('--state <path>', "state file, or a postgres:// URL shared by many workers (default: the pipeline's `state`, else ./.pipe/state.db)")
     .option('--json', 'the same content as one JSON object, for scripts (lags in lagMs)')
     .addHelpText('after', helpAfter('status'))
     .action(async (file: string, flags: { state?: string; json?: boolean }) => {
