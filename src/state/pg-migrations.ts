@@ -246,4 +246,35 @@ export const pgMigrations: readonly string[] = [
   END
   $fn$;
   `,
+  // 2: claims are taken with FOR UPDATE SKIP LOCKED, so a claimer never queues behind a row
+  // another transaction holds (a holder's commit or heartbeat): it moves on, and the object's
+  // message comes back later if it is still unfinished.
+  `
+  CREATE FUNCTION pipe_claim(p_pipeline text, p_worker bigint, p_identity text, p_uri text, p_size bigint, p_lease_ms float8)
+  RETURNS SETOF pipe_artifacts LANGUAGE plpgsql AS $fn$
+  DECLARE
+    v_run text;
+    v_now timestamptz := clock_timestamp();
+  BEGIN
+    SELECT run_id INTO v_run FROM pipe_workers WHERE pipeline = p_pipeline AND token = p_worker AND expires_at > v_now;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'PLOST', MESSAGE = 'its lease has ended';
+    END IF;
+    INSERT INTO pipe_artifacts (pipeline, identity, uri, size, status, attempts, first_seen, updated_at)
+      VALUES (p_pipeline, p_identity, p_uri, p_size, 'in_progress', 0, v_now, v_now)
+      ON CONFLICT (pipeline, identity) DO NOTHING;
+    RETURN QUERY
+    WITH c AS (
+      SELECT a.identity FROM pipe_artifacts a
+      WHERE a.pipeline = p_pipeline AND a.identity = p_identity AND a.status NOT IN ('done', 'skipped')
+        AND (a.claim_token IS NULL OR a.claim_expires <= v_now OR a.claim_run = v_run)
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE pipe_artifacts a SET status = 'in_progress', attempts = a.attempts + 1, updated_at = v_now,
+      claim_run = v_run, claim_token = nextval('pipe_tokens'), claim_expires = v_now + p_lease_ms * interval '1 millisecond'
+    FROM c WHERE a.pipeline = p_pipeline AND a.identity = c.identity
+    RETURNING a.*;
+  END
+  $fn$;
+  `,
 ];

@@ -134,28 +134,15 @@ export class PostgresStore implements StateStore {
   }
 
   /**
-   * One statement: an upsert whose update only happens when the artifact is neither finished nor
-   * claimed by another worker with a live lease. A concurrent claimer waits on the row lock and
-   * then sees the winner's claim, so exactly one of them gets the artifact.
+   * One call of `pipe_claim`: the row is made if new, then taken with FOR UPDATE SKIP LOCKED when
+   * it is neither finished nor claimed by another worker with a live lease. Of two claimers at
+   * once, one gets it; the other, finding it claimed (or locked), gets undefined.
    */
   async startArtifact(lock: Lock, ref: ArtifactRef): Promise<ArtifactState | undefined> {
-    const r = await this.#query<ArtifactRow & { live: number; claim_token: number | null }>(`WITH w AS (
-        SELECT run_id FROM pipe_workers WHERE pipeline = $1 AND token = $2 AND expires_at > clock_timestamp()
-      ), up AS (
-        INSERT INTO pipe_artifacts AS a (pipeline, identity, uri, size, status, attempts, first_seen, updated_at, claim_run, claim_token, claim_expires)
-        SELECT $1, $3, $4, $5, 'in_progress', 1, clock_timestamp(), clock_timestamp(), w.run_id, nextval('pipe_tokens'),
-          clock_timestamp() + $6::float8 * interval '1 millisecond' FROM w
-        ON CONFLICT (pipeline, identity) DO UPDATE SET status = 'in_progress', attempts = a.attempts + 1, updated_at = excluded.updated_at,
-          claim_run = excluded.claim_run, claim_token = excluded.claim_token, claim_expires = excluded.claim_expires
-        WHERE a.status NOT IN ('done', 'skipped')
-          AND (a.claim_token IS NULL OR a.claim_expires <= clock_timestamp() OR a.claim_run = excluded.claim_run)
-        RETURNING a.*
-      )
-      SELECT (SELECT count(*) FROM w)::int AS live, up.* FROM (SELECT 1) AS one LEFT JOIN up ON true`,
-    [lock.pipeline, lock.token, ref.identity, ref.uri, ref.size ?? null, lock.leaseMs], `pipeline ${lock.pipeline}`);
-    const row = r.rows[0]!;
-    if (!row.live) throw this.#lockLost(lock, 'its lease has ended');
-    if (row.claim_token === null || row.identity === null) return undefined;
+    const r = await this.#query<ArtifactRow & { claim_token: number | null }>('SELECT * FROM pipe_claim($1, $2, $3, $4, $5, $6)',
+      [lock.pipeline, lock.token, ref.identity, ref.uri, ref.size ?? null, lock.leaseMs], `pipeline ${lock.pipeline}`);
+    const row = r.rows[0];
+    if (!row || row.claim_token === null) return undefined;
     this.#claims.set(claimKey(lock, `artifact:${ref.identity}`), row.claim_token);
     return toArtifactState(row);
   }

@@ -1,7 +1,9 @@
 import { inspect } from 'node:util';
 import { createServer } from 'node:net';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PipeError } from '../../src/errors.js';
+import { pgMigrations } from '../../src/state/pg-migrations.js';
 import { PostgresStore } from '../../src/state/postgres.js';
 import { LISTING_STREAM, STREAMS_STREAM, type Lock } from '../../src/state/store.js';
 import type { ArtifactRef, Batch } from '../../src/types.js';
@@ -170,7 +172,7 @@ describe('PostgresStore: the contract shared with SQLite', () => {
     expect(new Set(stores.map((s) => s.id)).size).toBe(1);
     expect(new Set(locks.map((l) => l.token)).size).toBe(5);
     const meta = await server.sql('SELECT key, value FROM pipe_meta ORDER BY key', dbName(url));
-    expect(meta.rows).toEqual([{ key: 'schema_version', value: '1' }, { key: 'state_id', value: stores[0]!.id }]);
+    expect(meta.rows).toEqual([{ key: 'schema_version', value: String(pgMigrations.length) }, { key: 'state_id', value: stores[0]!.id }]);
     // A store opened later finds the schema current and does not take the migration lock.
     const late = make();
     await late.liveRuns('p');
@@ -190,6 +192,30 @@ describe('PostgresStore: shared mode', () => {
       const got = await Promise.all([s1.startArtifact(w1, r), s2.startArtifact(w2, r)]);
       expect(got.filter(Boolean)).toHaveLength(1);
       expect(got.find(Boolean)).toMatchObject({ status: 'in_progress', attempts: 1 });
+    }
+  });
+
+  it('skips an artifact whose row another transaction holds (FOR UPDATE SKIP LOCKED) instead of waiting', async () => {
+    const { store: make, url } = await database();
+    const store = make();
+    const lock = await store.acquireLock('p', owner('r1'), 60_000);
+    const first = make();
+    const firstLock = await first.acquireLock('p', owner('r0'), 60_000);
+    await first.startArtifact(firstLock, ref);
+    await first.releaseLock(firstLock);
+    // Another session holds the (now unclaimed) row, as a commit in flight would.
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM pipe_artifacts WHERE identity = $1 FOR UPDATE', [ref.identity]);
+      // It answers while the lock is still held: a claimer that waited would block until COMMIT,
+      // which only comes after it returns (or fail with the lock timeout).
+      expect(await store.startArtifact(lock, ref)).toBeUndefined();
+      await holder.query('COMMIT');
+      expect(await store.startArtifact(lock, ref)).toMatchObject({ status: 'in_progress', attempts: 2 });
+    } finally {
+      await holder.end();
     }
   });
 
