@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, idCounts, readSink, runCli, spawnCli, type CliResult } from '../helpers/cli.js';
-import { prng } from '../helpers/data.js';
+import { cloudTrailEvent, prng } from '../helpers/data.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { AWS_TEST_ENV, cloudTrailBody, S3Proxy, startS3, type S3Server } from '../helpers/s3.js';
 import { queues, s3Notification, type Queues } from '../helpers/sqs.js';
@@ -47,7 +47,11 @@ interface Setup {
 }
 
 /** A bucket of CloudTrail objects, a queue holding one notification per object (some twice), a pipeline. */
-async function setup(name: string, objects: number, events: number, sink: string, s3Endpoint = s3.url): Promise<Setup> {
+/**
+ * `jsonLines`: objects of one uncompressed event per line (loader jsonl), whose rows are committed
+ * while the body is still arriving, instead of gzip CloudTrail documents.
+ */
+async function setup(name: string, objects: number, events: number, sink: string, s3Endpoint = s3.url, jsonLines = false): Promise<Setup> {
   const dir = tempDir();
   const bucket = `${name.replace(/_/g, '-')}-trail`;
   await s3.createBucket(bucket);
@@ -55,6 +59,12 @@ async function setup(name: string, objects: number, events: number, sink: string
   const ids: string[] = [];
   const puts: Array<{ key: string; body: Buffer }> = [];
   for (let i = 0; i < objects; i++) {
+    if (jsonLines) {
+      const records = Array.from({ length: events }, (_, e) => cloudTrailEvent(i, e));
+      ids.push(...records.map((r) => r.eventID as string));
+      puts.push({ key: `events/object ${i}=x.jsonl`, body: Buffer.from(records.map((r) => JSON.stringify(r)).join('\n') + '\n') });
+      continue;
+    }
     const { body, ids: eventIds } = cloudTrailBody(i, events);
     ids.push(...eventIds);
     puts.push({ key: `AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/01/object ${i}=x.json.gz`, body });
@@ -71,7 +81,7 @@ async function setup(name: string, objects: number, events: number, sink: string
   writeFileSync(file, `name: ${name}
 state: ${state}
 source: { type: s3, bucket: ${bucket}, queue: "${queueUrl}", visibilityTimeout: ${VISIBILITY_S}s, maxMessages: 10, endpoint: "\${S3_ENDPOINT}", forcePathStyle: true }
-mappers: [cloudtrail]
+${jsonLines ? 'loader: [jsonl]\n' : ''}mappers: [cloudtrail]
 sink: ${sink.replace('$DIR', dir)}
 `);
   const env = {
@@ -277,7 +287,7 @@ describe('a worker stalled past its lease', () => {
     let slowGets = 1;
     proxy.fault = (r) => (r.op === 'get' && slowGets-- > 0 ? { trickle: 2048, delayMs: 20 } : undefined);
     try {
-      const s = await setup('scale_stall', 1, 3000, '{ type: jsonl, dir: $DIR/out, maxRows: 100, flushInterval: 100ms }', proxy.url);
+      const s = await setup('scale_stall', 1, 3000, '{ type: jsonl, dir: $DIR/out, maxRows: 100, flushInterval: 100ms }', proxy.url, true);
       const stalled = spawnCli(['run', s.file], { env: s.env });
       stalled.stdin!.end();
       const stalledDone = exited(stalled);
@@ -287,6 +297,7 @@ describe('a worker stalled past its lease', () => {
       for (let i = 0; i < 300 && readSink(out).length === 0; i++) await sleep(50);
       expect(readSink(out).length, 'the first worker committed part of the object').toBeGreaterThan(0);
       stalled.kill('SIGSTOP');
+      expect(readSink(out).length, 'stopped in the middle of the object').toBeLessThan(s.ids.length);
       // pipe status shows the worker and the object it holds.
       const status = await runCli(['status', '--json', s.file], { env: s.env });
       const workers = (JSON.parse(status.stdout) as { workers: Array<{ claims: string[] }> }).workers;
