@@ -13,7 +13,7 @@ import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PipeError } from '../errors.js';
 import { sdkLogger } from '../sources/aws-logger.js';
-import type { S3ClientOptions, SdkError } from '../sources/s3-client.js';
+import { s3ClientConfig, type S3ClientOptions, type SdkError } from '../sources/s3-client.js';
 import type { Logger } from '../types.js';
 
 export interface SinkS3Api {
@@ -84,23 +84,8 @@ export function sinkError(err: unknown, op: string, bucket: string, key: string,
 /** A SinkS3Api over the real AWS SDK v3 client. The default credential chain applies. */
 export async function sdkSinkS3Api(opts: SinkS3Options, log: Logger): Promise<SinkS3Api> {
   const sdk = await import('@aws-sdk/client-s3');
-  const logger = sdkLogger(log);
-  let region = opts.region;
-  if (!region) {
-    const probe = new sdk.S3Client({ logger });
-    region = await probe.config.region().catch(() => 'us-east-1');
-    probe.destroy();
-  }
-  const config = {
-    region,
-    // Without `endpoint` the SDK reads AWS_ENDPOINT_URL_S3 (and AWS_ENDPOINT_URL) itself.
-    ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-    forcePathStyle: opts.forcePathStyle,
-    followRegionRedirects: true,
-    logger,
-    requestHandler: { connectionTimeout: opts.timeout, socketTimeout: opts.timeout, logger },
-  };
-  const client = new sdk.S3Client({ ...config, maxAttempts: opts.maxAttempts });
+  const config = await s3ClientConfig(sdk, opts, sdkLogger(log));
+  const client = new sdk.S3Client(config);
   // Uploads are retried below, each attempt with a fresh stream of the file.
   const uploader = new sdk.S3Client({ ...config, maxAttempts: 1 });
   const bucket = opts.bucket;

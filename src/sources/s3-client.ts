@@ -9,9 +9,10 @@
  * never contain credentials.
  */
 import type { Readable } from 'node:stream';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { PipeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../types.js';
-import { sdkLogger } from './aws-logger.js';
+import { sdkLogger, type SdkLogger } from './aws-logger.js';
 
 export interface ListedObject {
   key: string;
@@ -118,19 +119,20 @@ export function listError(err: unknown, bucket: string, prefix: string): PipeErr
   return new PipeError(code, `${where}: ${describe(e)}`, { cause: err });
 }
 
-/** An S3Api over the real AWS SDK v3 client. The default credential chain applies. */
-export async function sdkS3Api(opts: S3ClientOptions, log: Logger): Promise<S3Api> {
-  const sdk = await import('@aws-sdk/client-s3');
-  const logger = sdkLogger(log);
-  let region = opts.region;
+/**
+ * The configuration of every S3 client pipe makes (the source, the queue's HeadObject, the sink):
+ * the region given, else `fallbackRegion`, else the SDK's chain (AWS_REGION, the profile; S3 then
+ * follows a bucket's region redirect anyway); the endpoint given, else the SDK reads
+ * AWS_ENDPOINT_URL_S3 (and AWS_ENDPOINT_URL) itself; timeouts; the shared logger.
+ */
+export async function s3ClientConfig(sdk: typeof import('@aws-sdk/client-s3'), opts: S3ClientOptions, logger: SdkLogger, fallbackRegion?: string): Promise<S3ClientConfig> {
+  let region = opts.region ?? fallbackRegion;
   if (!region) {
-    // The SDK's chain (AWS_REGION, the profile); S3 then follows a bucket's region redirect anyway.
     const probe = new sdk.S3Client({ logger });
     region = await probe.config.region().catch(() => 'us-east-1');
     probe.destroy();
   }
-  // Without `endpoint` the SDK reads AWS_ENDPOINT_URL_S3 (and AWS_ENDPOINT_URL) itself.
-  const client = new sdk.S3Client({
+  return {
     region,
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
     forcePathStyle: opts.forcePathStyle,
@@ -138,7 +140,13 @@ export async function sdkS3Api(opts: S3ClientOptions, log: Logger): Promise<S3Ap
     maxAttempts: opts.maxAttempts,
     logger,
     requestHandler: { connectionTimeout: opts.timeout, socketTimeout: opts.timeout, logger },
-  });
+  };
+}
+
+/** An S3Api over the real AWS SDK v3 client. The default credential chain applies. */
+export async function sdkS3Api(opts: S3ClientOptions, log: Logger): Promise<S3Api> {
+  const sdk = await import('@aws-sdk/client-s3');
+  const client = new sdk.S3Client(await s3ClientConfig(sdk, opts, sdkLogger(log)));
   const bucket = opts.bucket;
   return {
     bucket,

@@ -13,7 +13,7 @@ import { PipeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../types.js';
 import { sdkLogger } from './aws-logger.js';
 import { transientFault } from './cloudwatch-api.js';
-import type { S3ClientOptions } from './s3-client.js';
+import { s3ClientConfig, type S3ClientOptions } from './s3-client.js';
 
 export interface QueueMessage {
   id: string;
@@ -121,7 +121,7 @@ export async function sdkQueueDeps(o: QueueClientOptions, log: Logger): Promise<
     requestHandler: { connectionTimeout: o.timeout, socketTimeout: Math.max(o.timeout, 30_000), logger },
   });
   const url = o.queue;
-  let s3: import('@aws-sdk/client-s3').S3Client | undefined;
+  let s3: Promise<import('@aws-sdk/client-s3').S3Client> | undefined;
   const queue: QueueApi = {
     url,
     async receive(req, signal) {
@@ -149,13 +149,10 @@ export async function sdkQueueDeps(o: QueueClientOptions, log: Logger): Promise<
     queue,
     async head(key, signal) {
       const sdk = await import('@aws-sdk/client-s3');
-      s3 ??= new sdk.S3Client({
-        region: o.region ?? region, ...(o.endpoint ? { endpoint: o.endpoint } : {}), forcePathStyle: o.forcePathStyle,
-        followRegionRedirects: true, maxAttempts: o.maxAttempts, logger,
-        requestHandler: { connectionTimeout: o.timeout, socketTimeout: o.timeout, logger },
-      });
+      s3 ??= s3ClientConfig(sdk, o, logger, region).then((config) => new sdk.S3Client(config));
+      const s3Client = await s3;
       try {
-        const h = await s3.send(new sdk.HeadObjectCommand({ Bucket: o.bucket, Key: key }), { abortSignal: signal });
+        const h = await s3Client.send(new sdk.HeadObjectCommand({ Bucket: o.bucket, Key: key }), { abortSignal: signal });
         return { etag: h.ETag ?? '', size: h.ContentLength ?? 0, lastModified: h.LastModified ?? new Date() };
       } catch (err) {
         const e = err as SdkError;
