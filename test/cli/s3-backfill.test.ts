@@ -7,23 +7,16 @@
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { collect, idCounts, readSink, ROOT, runCli, spawnCli, type CliResult } from '../helpers/cli.js';
-import { AWS_TEST_ENV, cloudTrailBody, cloudTrailKey, S3Proxy, startS3, strayStderrLines, type S3Server } from '../helpers/s3.js';
+import { AWS_TEST_ENV, cloudTrailBody, cloudTrailKey, type S3Proxy, strayStderrLines, type S3Server } from '../helpers/s3.js';
+import { s3Suite } from '../helpers/s3-suite.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let s3: S3Server;
 let proxy: S3Proxy;
 
-beforeAll(async () => {
-  s3 = await startS3();
-  proxy = await S3Proxy.start(s3.url);
-});
-afterAll(async () => {
-  await proxy?.close();
-  await s3?.close();
-});
-beforeEach(() => proxy.reset());
+s3Suite((servers) => ({ s3, proxy } = servers));
 
 /** Runs the CLI against the proxy; every stderr line must be pipe's own. */
 async function pipe(args: string[], env: Record<string, string> = {}): Promise<CliResult> {

@@ -6,23 +6,16 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { collect, idCounts, readSink, runCli, spawnCli, type CliResult } from '../helpers/cli.js';
-import { AWS_TEST_ENV, cloudTrailBody, cloudTrailKey, S3Proxy, startS3, strayStderrLines, type Fault, type S3Server } from '../helpers/s3.js';
+import { AWS_TEST_ENV, cloudTrailBody, cloudTrailKey, type S3Proxy, strayStderrLines, type Fault, type S3Server } from '../helpers/s3.js';
+import { s3Suite } from '../helpers/s3-suite.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let s3: S3Server;
 let proxy: S3Proxy;
 
-beforeAll(async () => {
-  s3 = await startS3();
-  proxy = await S3Proxy.start(s3.url);
-});
-afterAll(async () => {
-  await proxy?.close();
-  await s3?.close();
-});
-beforeEach(() => proxy.reset());
+s3Suite((servers) => ({ s3, proxy } = servers));
 
 const env = (): Record<string, string> => ({ ...AWS_TEST_ENV, S3_ENDPOINT: proxy.url });
 

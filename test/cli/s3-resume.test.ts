@@ -10,23 +10,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readSink, runCli, type CliResult } from '../helpers/cli.js';
-import { AWS_TEST_ENV, S3Proxy, startS3, strayStderrLines, type ProxiedRequest, type S3Server } from '../helpers/s3.js';
+import { AWS_TEST_ENV, type S3Proxy, strayStderrLines, type ProxiedRequest, type S3Server } from '../helpers/s3.js';
+import { s3Suite } from '../helpers/s3-suite.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let s3: S3Server;
 let proxy: S3Proxy;
 
-beforeAll(async () => {
-  s3 = await startS3();
-  proxy = await S3Proxy.start(s3.url);
-});
-afterAll(async () => {
-  await proxy?.close();
-  await s3?.close();
-});
-beforeEach(() => proxy.reset());
+s3Suite((servers) => ({ s3, proxy } = servers));
 
 const env = (extra: Record<string, string> = {}): Record<string, string> => ({ ...AWS_TEST_ENV, S3_ENDPOINT: proxy.url, ...extra });
 
