@@ -10,19 +10,6 @@ import { failpoint } from '../failpoint.js';
 import type { ChunkFile } from '../state/store.js';
 
 /**
- * The directory (under the sink's) that a partition's chunks go to. Partitions come from `_time`,
- * which a row may carry as written in its source (`../../etc`, a NUL, a long string): anything
- * other than what partitionOf makes of a real time (`dt=2024-03-01`, `dt=2024-03-01/hour=12`),
- * `dt=unknown` or the dead-letter directory goes to `dt=unknown`, so no row can name a path
- * outside the sink.
- */
-export function partitionDir(partition: string): string {
-  return SAFE_PARTITION.test(partition) ? partition : 'dt=unknown';
-}
-
-const SAFE_PARTITION = /^(?:dt=(?:\d{4}-\d{2}-\d{2}|unknown)(?:\/hour=\d{2})?|_errors)?$/;
-
-/**
  * A pipeline name used as a directory name (`.pipe-tmp/<pipeline>/`): config validation allows only
  * letters, digits, '.', '_' and '-', never '.' or '..'; this keeps a name from code (not from a
  * validated file) from reaching outside the sink too.

@@ -17,7 +17,7 @@ import { pingWritable } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import { batchRows, type Batch, type RowSerializer, type Sink, type SinkContext } from '../types.js';
 import { batchParts } from './serialize.js';
-import { checkPipelineDirName, checkSinkOwner, ChunkFileWriter, discardUnrecorded, makeDir, partitionDir, publishChunkFiles, sinkFailure } from './chunk.js';
+import { checkPipelineDirName, checkSinkOwner, ChunkFileWriter, discardUnrecorded, makeDir, publishChunkFiles, sinkFailure } from './chunk.js';
 
 export const spec: ComponentSpec = {
   kind: 'sink',
@@ -131,8 +131,7 @@ export class JsonlSink implements Sink {
     return next;
   }
 
-  async #append(rowPartition: string, text: string | Uint8Array, rows: number): Promise<void> {
-    const partition = partitionDir(rowPartition);
+  async #append(partition: string, text: string | Uint8Array, rows: number): Promise<void> {
     let w = this.#writers.get(partition);
     if (!w) {
       const name = `${this.#ctx!.runId}-${String(this.#seq).padStart(6, '0')}.jsonl${this.#opts.gzip ? '.gz' : ''}`;

@@ -8,12 +8,25 @@
  */
 import type { Batch, Row, RowErrorRecord, RowSerializer, SerializedPart } from '../types.js';
 
+/**
+ * A row's partition from its `_time`: `dt=YYYY-MM-DD` (day) or `dt=YYYY-MM-DD/hour=HH` (hour).
+ * `_time` may be carried as written in the source (`../../etc`, a NUL, a long string); anything
+ * that is not a date (and hour) of that shape goes to `dt=unknown`, so no row can name a path or
+ * key outside a sink, whichever sink writes it.
+ */
 export function partitionOf(row: Row, mode: RowSerializer['partition']): string {
   if (mode === 'none') return '';
   const t = typeof row._time === 'string' ? row._time : '';
   if (t.length < 13) return 'dt=unknown';
-  return mode === 'day' ? `dt=${t.slice(0, 10)}` : `dt=${t.slice(0, 10)}/hour=${t.slice(11, 13)}`;
+  const day = t.slice(0, 10);
+  if (!DAY.test(day)) return 'dt=unknown';
+  if (mode === 'day') return `dt=${day}`;
+  const hour = t.slice(11, 13);
+  return HOUR.test(hour) ? `dt=${day}/hour=${hour}` : 'dt=unknown';
 }
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const HOUR = /^\d{2}$/;
 
 const NEWLINE = 0x0a;
 const MIN_CAPACITY = 64 * 1024;

@@ -73,6 +73,15 @@ describe('jsonl sink', () => {
     expect(JSON.parse(first.trim())).toMatchObject({ n: 0 });
     expect(partitionOf({ _time: '2024-03-01T05:00:00.000Z' }, 'day')).toBe('dt=2024-03-01');
     expect(partitionOf({}, 'day')).toBe('dt=unknown');
+    // A _time that is not a time cannot name a path or key outside any sink.
+    for (const t of ['..T../../../x', '2024-0\0-01T00:00:00Z', '../../etc/passwdXX']) {
+      expect(partitionOf({ _time: t }, 'day')).toBe('dt=unknown');
+      expect(partitionOf({ _time: t }, 'hour')).toBe('dt=unknown');
+    }
+    // Only the shape of a date (and hour) is taken from it, never the rest.
+    expect(partitionOf({ _time: '2024-03-01/../../x' }, 'day')).toBe('dt=2024-03-01');
+    expect(partitionOf({ _time: '2024-03-01/../../x' }, 'hour')).toBe('dt=unknown');
+    expect(partitionOf({ _time: '2024-03-01T05:00:00.000Z' }, 'hour')).toBe('dt=2024-03-01/hour=05');
   });
 
   it('writes row errors to _errors/ in the same chunk', async () => {
