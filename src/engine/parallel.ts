@@ -187,14 +187,15 @@ export class WorkerPool {
 
   /**
    * Starts workers as work needs them: the first when a second artifact is in flight or a large
-   * one comes, then one more whenever there are more artifacts in flight than workers and every
-   * worker is busy most of the time, up to the pool's size. An isolate costs memory (20 MB or so)
-   * and start-up time, so a run of one big artifact starts one worker, and so does a run of many
-   * tiny artifacts, which the main thread's per-artifact work limits rather than decoding.
+   * one comes, then one more whenever there are more artifacts in flight than workers, up to the
+   * pool's size: at once when the artifact is large (decoding will keep every core busy), and for
+   * small ones only once every worker is busy most of the time. An isolate costs memory (20 MB or
+   * so) and start-up time, so a run of one big artifact starts one worker, and so does a run of
+   * many tiny artifacts, which the main thread's per-artifact work limits rather than decoding.
    */
-  #spawn(): Promise<boolean> {
+  #spawn(small = true): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
-    const more = this.#workers.length === 0 || (this.#active > this.#workers.length && this.#workers.every((w) => w.saturated()));
+    const more = this.#workers.length === 0 || (this.#active > this.#workers.length && (!small || this.#workers.every((w) => w.saturated())));
     if (!this.#mainOnly && this.#workers.length < this.#size && more) {
       const w = new PoolWorker(new URL('./worker.js', import.meta.url), this.#init, this.#log, (x, err) => this.#lost(x, err));
       this.#workers.push(w);
@@ -229,7 +230,7 @@ export class WorkerPool {
   async #collect(artifact: Artifact, resumeFrom: number | ArtifactResume, push: (b: Batch) => Promise<void>, signal: AbortSignal): Promise<void> {
     if (this.#failure) throw this.#failure;
     const small = artifact.size !== undefined && artifact.size <= MAIN_THREAD_MAX_BYTES;
-    if (this.#active > 1 || !small) void this.#spawn();
+    if (this.#active > 1 || !small) void this.#spawn(small);
     let ready = this.#workers.filter((w) => w.isReady);
     if (ready.length === 0) {
       // No worker yet: one small artifact at a time is decoded here rather than wait (one, so

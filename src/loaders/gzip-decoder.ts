@@ -12,7 +12,7 @@
  * After the last member, zero bytes are padding and ignored (as gzip(1) does); anything else is
  * trailing garbage: PIPE_ARTIFACT_CORRUPT, raised after all members were delivered.
  */
-import { crc32, createInflateRaw, type InflateRaw } from 'node:zlib';
+import { crc32, createInflateRaw, inflateRawSync, type InflateRaw } from 'node:zlib';
 import { PipeError } from '../errors.js';
 import type { ChunkReader } from './chunks.js';
 
@@ -60,10 +60,75 @@ export function gzipHeaderLength(b: Buffer): number | string {
 }
 
 /**
+ * Input up to this size (compressed) is decoded in one synchronous call when it is well formed:
+ * streaming zlib through small chunks, events and promises costs about twice the inflate itself.
+ */
+export const IN_MEMORY_MAX_BYTES = 4 * 1024 * 1024;
+
+/** The most decompressed bytes the in-memory path produces; a larger content streams. */
+export const IN_MEMORY_MAX_OUTPUT = 32 * 1024 * 1024;
+
+/**
+ * The in-memory path: every member of `all` inflated at once, with its header, trailer CRC-32 and
+ * length checked and nothing but zero padding after the last member. Anything else (a corrupt or
+ * truncated member, trailing garbage, too much output) returns undefined, and the streaming
+ * decoder reads the same bytes again: it alone reports errors, so they and the bytes delivered
+ * before them do not depend on which path ran.
+ */
+export function gunzipInMemory(all: Buffer): Buffer[] | undefined {
+  const out: Buffer[] = [];
+  let total = 0;
+  let p = 0;
+  while (p < all.length) {
+    if (out.length > 0 && all[p] === 0) {
+      for (let i = p; i < all.length; i++) if (all[i] !== 0) return undefined;
+      break;
+    }
+    const length = gzipHeaderLength(all.subarray(p));
+    if (typeof length !== 'number' || length === NEED_MORE) return undefined;
+    let body: Buffer;
+    let used: number;
+    try {
+      const r = inflateRawSync(all.subarray(p + length), { info: true, maxOutputLength: IN_MEMORY_MAX_OUTPUT - total }) as unknown as {
+        buffer: Buffer;
+        engine: { bytesWritten: number };
+      };
+      body = r.buffer;
+      used = r.engine.bytesWritten;
+    } catch {
+      return undefined;
+    }
+    const end = p + length + used;
+    if (end + 8 > all.length) return undefined;
+    if (all.readUInt32LE(end) !== crc32(body) || all.readUInt32LE(end + 4) !== body.length % 2 ** 32) return undefined;
+    out.push(body);
+    total += body.length;
+    p = end + 8;
+  }
+  return out;
+}
+
+/**
  * Decodes the gzip members read from `reader`, yielding decompressed bytes. Empty input yields
  * nothing; input that does not start with a gzip header is PIPE_ARTIFACT_CORRUPT.
  */
 export async function* gunzipMembers(reader: ChunkReader, signal: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
+  const all = await reader.peek(IN_MEMORY_MAX_BYTES + 1);
+  if (all.length > 0 && all.length <= IN_MEMORY_MAX_BYTES) {
+    const members = gunzipInMemory(all);
+    if (members) {
+      await reader.read();
+      for (const m of members) {
+        signal.throwIfAborted();
+        if (m.length > 0) yield m;
+      }
+      return;
+    }
+  }
+  yield* gunzipStreaming(reader, signal);
+}
+
+async function* gunzipStreaming(reader: ChunkReader, signal: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
   let offset = 0; // compressed bytes consumed by finished headers, bodies and trailers
   for (let member = 1; ; member++) {
     signal.throwIfAborted();
