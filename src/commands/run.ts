@@ -6,6 +6,7 @@ import type { PipelineConfig } from '../config/load.js';
 import { buildPipeline } from '../engine/build.js';
 import { formatBytes, formatSeconds, progressFacts, TtyProgress } from '../engine/progress.js';
 import { PipelineRun, type RunStats } from '../engine/run.js';
+import { wirePlan } from '../engine/worker-plan.js';
 import { PipeError, toPipeError } from '../errors.js';
 import type { StderrLogger } from '../log.js';
 import { builtins } from '../registry.js';
@@ -82,7 +83,7 @@ async function runOne(cfg: PipelineConfig, opts: RunCommandOptions, stores: Stor
   const run = new PipelineRun({
     pipeline: cfg.name, command: opts.command, store, host: stores.host, runId: newRunId(), once: opts.once,
     retryFailed: opts.retryFailed, dryRun: opts.dryRun, scope: opts.scope, stop: opts.stop, log,
-    threads: opts.threads, file: cfg.file, failureLimit: opts.failureLimit, acceptNewState: opts.acceptNewState,
+    threads: opts.threads, workerPlan: wirePlan(cfg, built.loaders), failureLimit: opts.failureLimit, acceptNewState: opts.acceptNewState,
     // The lock's lease (renewed every third of it); short leases are for tests of takeover.
     leaseMs: Number(process.env.PIPE_LOCK_LEASE_MS) || 30_000,
   }, built, ctx);

@@ -4,11 +4,11 @@
  */
 import type { ComponentConfig, PipelineConfig } from '../config/load.js';
 import { PipeError } from '../errors.js';
-import { autoDecompress } from '../loaders/decompress.js';
 import { validateComponentOptions } from '../config/options.js';
 import type { ComponentModule } from '../spec.js';
-import type { ComponentContext, Loader, Mapper, Sink, Source } from '../types.js';
+import type { ComponentContext, Sink, Source } from '../types.js';
 import type { CollectPlan } from './collect.js';
+import { make, planOf, type StageConfig } from './plan.js';
 
 export interface BuiltPipeline {
   source: Source & { concurrency?: number };
@@ -16,63 +16,42 @@ export interface BuiltPipeline {
   plan: CollectPlan;
   /** Every loader and mapper may run in worker threads. */
   parallel: boolean;
+  /** The loader chain as configured (or defaulted), for worker threads to build again. */
+  loaders: StageConfig[];
 }
 
-/** Loader types that decompress: listing one turns automatic detection off. */
-const DECOMPRESSORS = new Set(['gzip']);
+export type LoaderResolver = (type: string) => ComponentModule | undefined | Promise<ComponentModule | undefined>;
 
-export type LoaderResolver = (type: string) => ComponentModule | undefined;
-
-async function make<T>(c: ComponentConfig, ctx: ComponentContext): Promise<T> {
-  try {
-    return (await c.module.create(c.options, ctx)) as T;
-  } catch (err) {
-    if (err instanceof PipeError) throw err;
-    throw new PipeError('PIPE_CONFIG_INVALID', `${c.path} ${c.type}: ${(err as Error).message}`, { cause: err });
-  }
-}
 
 export async function buildPipeline(cfg: PipelineConfig, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<BuiltPipeline> {
   const source = await make<BuiltPipeline['source']>(cfg.source, ctx);
   const sink = await make<Sink>(cfg.sink, ctx);
-  const { plan, parallel } = await buildPlan(cfg, ctx, loaderModule);
-  return { source, sink, plan, parallel };
+  const { plan, parallel, loaders } = await buildPlan(cfg, ctx, loaderModule);
+  return { source, sink, plan, parallel, loaders };
 }
 
 /**
- * The loader chain (declared, or the first mapper's default) and the mapper chain; also built
- * inside each worker thread. `parallel` says whether every stage may run in a worker.
+ * The loader chain to run: the pipeline's own, or the first mapper's default (its options
+ * validated here, on the main thread: worker threads receive the result).
  */
-export async function buildPlan(cfg: PipelineConfig, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<{ plan: CollectPlan; parallel: boolean }> {
-  const mappers: Mapper[] = [];
-  for (const m of cfg.mappers) mappers.push(await make<Mapper>(m, ctx));
+export async function loaderChain(cfg: Pick<PipelineConfig, 'loader' | 'mappers'>, loaderModule: LoaderResolver): Promise<StageConfig[]> {
+  if (cfg.loader?.length) return cfg.loader;
   const firstSpec = cfg.mappers[0]?.module.spec;
-  let loaderConfigs: Array<{ type: string; options: Record<string, unknown>; module: ComponentModule }>;
-  if (cfg.loader?.length) {
-    loaderConfigs = cfg.loader;
-  } else {
-    const declared = firstSpec?.consumes === 'records' && firstSpec.defaultLoader ? firstSpec.defaultLoader : [{ type: 'lines' }];
-    loaderConfigs = declared.map(({ type, ...options }) => {
-      const module = loaderModule(type);
-      if (!module) throw new PipeError('PIPE_INTERNAL', `mapper ${firstSpec?.type} declares an unknown default loader ${type}`);
-      const checked = validateComponentOptions(module.spec, options, `${cfg.mappers[0]?.path ?? 'mappers'} default loader`);
-      if (checked.problems.length) throw new PipeError('PIPE_INTERNAL', checked.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
-      return { type, module, options: checked.options };
-    });
+  const declared = firstSpec?.consumes === 'records' && firstSpec.defaultLoader ? firstSpec.defaultLoader : [{ type: 'lines' }];
+  const chain: StageConfig[] = [];
+  for (const [i, { type, ...options }] of declared.entries()) {
+    const module = await loaderModule(type);
+    if (!module) throw new PipeError('PIPE_INTERNAL', `mapper ${firstSpec?.type} declares an unknown default loader ${type}`);
+    const path = `${cfg.mappers[0]?.path ?? 'mappers'} default loader`;
+    const checked = validateComponentOptions(module.spec, options, path);
+    if (checked.problems.length) throw new PipeError('PIPE_INTERNAL', checked.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+    chain.push({ type, path: `${path}[${i}]`, line: cfg.mappers[0]?.line ?? 0, module, options: checked.options });
   }
-  const loaders: Loader[] = [];
-  for (const l of loaderConfigs) loaders.push((await l.module.create(l.options, ctx)) as Loader);
-  if (loaders.length === 0 || loaders[loaders.length - 1]!.output !== 'records') {
-    throw new PipeError('PIPE_CONFIG_INVALID', `${cfg.file}: loader: the last loader must produce records (lines, json or jsonl)`);
-  }
-  const parallel = cfg.mappers.every((m) => m.module.spec.parallel === true) && loaderConfigs.every((l) => l.module.spec.parallel === true);
-  return {
-    parallel,
-    plan: {
-      decompress: loaderConfigs.some((l) => DECOMPRESSORS.has(l.type)) ? undefined : autoDecompress,
-      loaders, mappers,
-      baseRows: firstSpec?.consumes !== 'records',
-      batchSize: 500,
-    },
-  };
+  return chain;
+}
+
+/** The loader and mapper chains; also built inside each worker thread (see planOf). */
+export async function buildPlan(cfg: Pick<PipelineConfig, 'file' | 'loader' | 'mappers'>, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<{ plan: CollectPlan; parallel: boolean; loaders: StageConfig[] }> {
+  const loaders = await loaderChain(cfg, loaderModule);
+  return { ...(await planOf(cfg.file, loaders, cfg.mappers, ctx)), loaders };
 }

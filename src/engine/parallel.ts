@@ -12,14 +12,10 @@
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { loadPipeline } from '../config/load.js';
-import { makeResolver } from '../config/resolve.js';
 import { PipeError, toPipeError } from '../errors.js';
-import { builtins } from '../registry.js';
-import type { StateStore } from '../state/store.js';
 import type { Artifact, Batch, Logger } from '../types.js';
-import { buildPlan } from './build.js';
 import { collectArtifact, openArtifact, openFailure, type ArtifactResume, type CollectPlan } from './collect.js';
+import { workerPlan } from './worker-plan.js';
 import { fromWire, toWire, type FromWorker, type ToWorker, type WireBatch, type WorkerInit } from './wire.js';
 
 /**
@@ -28,17 +24,6 @@ import { fromWire, toWire, type FromWorker, type ToWorker, type WireBatch, type 
  * the run (tens of megabytes), to save a quarter second.
  */
 const MAIN_THREAD_MAX_BYTES = 64 * 1024;
-
-/**
- * The loaders and mappers of the pipeline file, built the way a worker builds them: parallel
- * components use no store, and one that tried would fail loudly rather than share state.
- */
-export async function workerPlan(init: WorkerInit, log: Logger): Promise<CollectPlan> {
-  const cfg = await loadPipeline(init.file, { env: init.env, resolve: makeResolver(builtins) });
-  const store = new Proxy({}, { get: () => { throw new PipeError('PIPE_INTERNAL', 'the state store is not available in worker threads'); } }) as StateStore;
-  const { plan } = await buildPlan(cfg, { pipeline: cfg.name, store, log, baseDir: cfg.baseDir }, (t) => builtins.loader[t]);
-  return plan;
-}
 
 interface Job {
   artifact: Artifact;

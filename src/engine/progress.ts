@@ -74,8 +74,10 @@ export class TtyProgress {
     this.#columns = columns;
   }
 
+  /** A pipeline's line, drawn at once when the view is running (a short run may end before the next tick). */
   add(line: ProgressLine): void {
     this.#lines.push(line);
+    if (this.#timer) this.draw();
   }
 
   start(intervalMs = 200): void {
@@ -102,6 +104,7 @@ export class TtyProgress {
 
   stop(): void {
     clearInterval(this.#timer);
+    this.#timer = undefined;
     this.clear();
   }
 }

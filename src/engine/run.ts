@@ -15,6 +15,7 @@ import { Channel } from './channel.js';
 import { collectArtifact, type ArtifactResume } from './collect.js';
 import { collectStreams } from './streams.js';
 import { WorkerPool } from './parallel.js';
+import type { WorkerInit } from './wire.js';
 
 export interface RunOptions {
   pipeline: string;
@@ -40,8 +41,8 @@ export interface RunOptions {
   failureLimit?: number;
   /** The sink was written with another state file and the user accepts collecting it all again. */
   acceptNewState?: boolean;
-  /** The pipeline file, which worker threads load to build their own loaders and mappers. */
-  file?: string;
+  /** The pipeline's loaders and mappers as worker threads build them (no workers without it). */
+  workerPlan?: Omit<WorkerInit, 'partition'>;
 }
 
 /** Live counters: the CLI renders them as a progress bar or JSON progress lines. */
@@ -318,8 +319,9 @@ export class PipelineRun extends EventEmitter<RunEvents> {
   async #startPool(): Promise<WorkerPool | undefined> {
     const threads = this.#opts.threads ?? 0;
     const { parallel, sink } = this.#built;
-    if (threads <= 0 || !parallel || !sink.serializer || !this.#opts.file || !WorkerPool.available()) return undefined;
-    const pool = new WorkerPool(threads, { file: this.#opts.file, env: { ...process.env }, partition: sink.serializer.partition }, this.#opts.log);
+    const plan = this.#opts.workerPlan;
+    if (threads <= 0 || !parallel || !sink.serializer || !plan || !WorkerPool.available()) return undefined;
+    const pool = new WorkerPool(threads, { ...plan, partition: sink.serializer.partition }, this.#opts.log);
     try {
       await pool.ready();
       return pool;

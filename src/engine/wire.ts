@@ -35,9 +35,22 @@ export type FromWorker =
   | { t: 'finished'; id: number }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; fields?: Record<string, unknown> };
 
+/** A loader or mapper as a worker thread builds it: its type and its validated options. */
+export interface WireComponent {
+  type: string;
+  path: string;
+  line: number;
+  options: Record<string, unknown>;
+}
+
 export interface WorkerInit {
+  /** The pipeline file, for messages. */
   file: string;
-  env: Record<string, string | undefined>;
+  /** The directory module specifiers (`./my-mapper.js#M`) resolve from. */
+  baseDir: string;
+  /** The loader chain: the pipeline's own, or the first mapper's default. */
+  loaders: WireComponent[];
+  mappers: WireComponent[];
   partition: 'none' | 'day' | 'hour';
 }
 

@@ -1,6 +1,6 @@
 /**
  * A worker thread that decodes artifacts: it builds the pipeline's loaders and mappers from the
- * same pipeline file, receives raw bytes from the main thread, and posts back batches whose rows
+ * configuration the main thread validated, receives raw bytes from the main thread, and posts back batches whose rows
  * are already JSON lines. Decompression, parsing, mapping and JSON.stringify all happen here, on
  * every core; the main thread keeps the I/O, the state and the commits.
  */
@@ -10,7 +10,7 @@ import { PipeError, toPipeError } from '../errors.js';
 import { serializeRows } from '../sinks/serialize.js';
 import { batchRows, type Batch, type Logger } from '../types.js';
 import { decodeArtifact, type CollectPlan } from './collect.js';
-import { workerPlan } from './parallel.js';
+import { workerPlan } from './worker-plan.js';
 import { toWire, type FromWorker, type ToWorker, type WorkerInit } from './wire.js';
 
 const port = parentPort!;

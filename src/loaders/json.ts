@@ -27,7 +27,13 @@ import { PipeError } from '../errors.js';
 import type { ComponentContext, Loader, StreamStage } from '../types.js';
 import { toBuffer } from './chunks.js';
 import { DEFAULT_MAX_DEPTH, valueExceedsDepth } from './json-depth.js';
-import { JsonRecordDecoder, attempt, decodeInMemory, type JsonSelectOptions } from './json-stream.js';
+import type { JsonRecordDecoder, JsonSelectOptions } from './json-stream.js';
+
+/**
+ * The streaming decoder (and stream-json under it), imported when a document first needs it:
+ * most never do, and a worker thread starts sooner without it.
+ */
+const streaming = (): Promise<typeof import('./json-stream.js')> => import('./json-stream.js');
 
 export const DEFAULT_MAX_IN_MEMORY_BYTES = 32 * 1024 * 1024;
 
@@ -113,7 +119,7 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
     let buffered: Buffer[] = [];
     let size = 0;
     let decoder: JsonRecordDecoder | undefined = storedBytes !== undefined && storedBytes > options.maxInMemoryBytes
-      ? new JsonRecordDecoder(options)
+      ? new (await streaming()).JsonRecordDecoder(options)
       : undefined;
     const out: unknown[] = [];
     // Each decoder step's records are yielded before its error is thrown.
@@ -122,7 +128,7 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
         const chunk = chunks[c]!;
         // Let each replayed chunk go once decoded: up to maxInMemoryBytes are buffered at the switch.
         chunks[c] = EMPTY;
-        const failure = attempt(() => d.write(chunk, out));
+        const failure = (await streaming()).attempt(() => d.write(chunk, out));
         for (let i = 0; i < out.length; i++) {
           yield out[i];
           signal.throwIfAborted();
@@ -144,7 +150,7 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
         // to deliver to.)
         if (!decoder && size > 0 && !signal.aborted) {
           try {
-            yield* decodeInMemory(Buffer.concat(buffered, size), options, signal);
+            yield* (await streaming()).decodeInMemory(Buffer.concat(buffered, size), options, signal);
           } catch {
             // Invalid JSON before the cut is a consequence; the upstream error is the cause.
           }
@@ -162,7 +168,7 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
       size += chunk.length;
       if (size > options.maxInMemoryBytes) {
         // Outgrew the fast path: stream from the first byte, then go on with the rest.
-        decoder = new JsonRecordDecoder(options);
+        decoder = new (await streaming()).JsonRecordDecoder(options);
         const chunks = buffered;
         buffered = [];
         yield* replay(decoder, chunks);
@@ -180,10 +186,10 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
         }
         return;
       }
-      decoder = yield* decodeInMemory(bytes, options, signal);
+      decoder = yield* (await streaming()).decodeInMemory(bytes, options, signal);
     }
     const d = decoder;
-    const failure = attempt(() => d.end(out));
+    const failure = (await streaming()).attempt(() => d.end(out));
     yield* out;
     out.length = 0;
     if (failure) throw failure;
