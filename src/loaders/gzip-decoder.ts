@@ -89,7 +89,7 @@ export function gunzipInMemory(all: Buffer): Buffer[] | undefined {
     let body: Buffer;
     let used: number;
     try {
-      const r = inflateRawSync(all.subarray(p + length), { info: true, maxOutputLength: IN_MEMORY_MAX_OUTPUT - total }) as unknown as {
+      const r = inflateRawSync(all.subarray(p + length), { info: true, chunkSize: 64 * 1024, maxOutputLength: IN_MEMORY_MAX_OUTPUT - total }) as unknown as {
         buffer: Buffer;
         engine: { bytesWritten: number };
       };
