@@ -6,6 +6,7 @@ import type { PipelineConfig } from '../config/load.js';
 import { buildPipeline } from '../engine/build.js';
 import { formatBytes, formatSeconds, progressFacts, TtyProgress } from '../engine/progress.js';
 import { PipelineRun, type RunStats } from '../engine/run.js';
+import { endPrestarted } from '../engine/prestart.js';
 import { wirePlan } from '../engine/worker-plan.js';
 import { PipeError, toPipeError } from '../errors.js';
 import type { StderrLogger } from '../log.js';
@@ -125,6 +126,7 @@ export async function runCommand(args: string[], opts: RunCommandOptions): Promi
     return Math.max(0, ...codes);
   } finally {
     progress?.stop();
+    await endPrestarted();
     await stores.closeAll();
   }
 }

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { PipeError, toPipeError } from '../errors.js';
 import type { Artifact, Batch, Logger } from '../types.js';
 import { collectArtifact, openArtifact, openFailure, type ArtifactResume, type CollectPlan } from './collect.js';
+import { takePrestarted, WORKER_URL } from './prestart.js';
 import { workerPlan } from './worker-plan.js';
 import { fromWire, toWire, type FromWorker, type ToWorker, type WireBatch, type WorkerInit } from './wire.js';
 
@@ -41,8 +42,8 @@ class PoolWorker {
   readonly ready: Promise<void>;
   isReady = false;
 
-  constructor(url: URL, init: WorkerInit, log: Logger, onExit: (w: PoolWorker, err: Error) => void) {
-    this.thread = new Worker(url, { workerData: init, stdout: false, stderr: false });
+  constructor(init: WorkerInit, log: Logger, onExit: (w: PoolWorker, err: Error) => void) {
+    this.thread = takePrestarted() ?? new Worker(WORKER_URL, { stdout: false, stderr: false });
     this.thread.unref();
     this.ready = new Promise((resolve, reject) => {
       this.thread.on('message', (m: FromWorker) => {
@@ -59,6 +60,7 @@ class PoolWorker {
       });
       this.thread.on('exit', (code) => reject(new Error(`the worker exited with code ${code} before it was ready`)));
     });
+    this.send({ t: 'init', init });
   }
 
   #elu: EventLoopUtilization | undefined;
@@ -182,7 +184,7 @@ export class WorkerPool {
     if (this.#closed) return Promise.resolve(false);
     const more = this.#workers.length === 0 || (this.#active > this.#workers.length && (!small || this.#workers.every((w) => w.saturated())));
     if (!this.#mainOnly && this.#workers.length < this.#size && more) {
-      const w = new PoolWorker(new URL('./worker.js', import.meta.url), this.#init, this.#log, (x, err) => this.#lost(x, err));
+      const w = new PoolWorker(this.#init, this.#log, (x, err) => this.#lost(x, err));
       this.#workers.push(w);
       this.#readies.push(w.ready.then(() => true));
       // Artifacts already in flight may keep the workers busy for long: look again now and then.

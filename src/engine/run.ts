@@ -15,6 +15,7 @@ import { Channel } from './channel.js';
 import { collectArtifact, type ArtifactResume } from './collect.js';
 import { collectStreams } from './streams.js';
 import { WorkerPool } from './parallel.js';
+import { endPrestarted } from './prestart.js';
 import type { WorkerInit } from './wire.js';
 
 export interface RunOptions {
@@ -275,6 +276,8 @@ export class PipelineRun extends EventEmitter<RunEvents> {
       },
     };
     if (source.kind === 'streams') {
+      // Streams are decoded here, on the main thread: threads started early are not needed.
+      void endPrestarted();
       try {
         // --dry-run collects nothing: a stream source may say what it would read.
         if (this.#opts.dryRun) for await (const item of source.dryRun?.(ctx) ?? []) this.emit('dryRun', item);
@@ -320,7 +323,10 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     const threads = this.#opts.threads ?? 0;
     const { parallel, sink } = this.#built;
     const plan = this.#opts.workerPlan;
-    if (threads <= 0 || !parallel || !sink.serializer || !plan || !WorkerPool.available()) return undefined;
+    if (threads <= 0 || !parallel || !sink.serializer || !plan || !WorkerPool.available()) {
+      void endPrestarted();
+      return undefined;
+    }
     const pool = new WorkerPool(threads, { ...plan, partition: sink.serializer.partition }, this.#opts.log);
     try {
       await pool.ready();

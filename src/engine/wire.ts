@@ -19,6 +19,8 @@ export interface WireError {
 export type WireBatch = Omit<Batch, 'artifact' | 'failed' | 'rows'> & { failed?: WireError };
 
 export type ToWorker =
+  /** The first message: what to build (a worker may start before the main thread knows). */
+  | { t: 'init'; init: WorkerInit }
   /** `at`: the raw bytes sent begin at this stored resume point, not at byte 0. */
   | { t: 'start'; id: number; ref: ArtifactRef; resumeFrom: number; at?: ResumePoint }
   | { t: 'data'; id: number; chunk: Uint8Array }

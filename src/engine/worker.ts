@@ -5,7 +5,7 @@
  * every core; the main thread keeps the I/O, the state and the commits.
  */
 import { Readable } from 'node:stream';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { PipeError, toPipeError } from '../errors.js';
 import { serializeRows } from '../sinks/serialize.js';
 import { batchRows, type Batch, type Logger } from '../types.js';
@@ -14,7 +14,6 @@ import { workerPlan } from './worker-plan.js';
 import { toWire, type FromWorker, type ToWorker, type WorkerInit } from './wire.js';
 
 const port = parentPort!;
-const init = workerData as WorkerInit;
 const post = (m: FromWorker): void => port.postMessage(m);
 
 const log: Logger = {
@@ -33,7 +32,7 @@ interface Job {
 
 const jobs = new Map<number, Job>();
 
-async function start(plan: CollectPlan, m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
+async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
   const job: Job = {
     input: new Readable({ highWaterMark: 1, read: () => post({ t: 'pull', id: m.id }) }),
     abort: new AbortController(),
@@ -61,13 +60,14 @@ async function start(plan: CollectPlan, m: Extract<ToWorker, { t: 'start' }>): P
   }
 }
 
-async function main(): Promise<void> {
+async function main(init: WorkerInit): Promise<void> {
   const plan = await workerPlan(init, log);
   port.on('message', (m: ToWorker) => {
-    const job = jobs.get(m.id as number);
+    if (m.t === 'init') return;
+    const job = jobs.get(m.id);
     switch (m.t) {
       case 'start':
-        void start(plan, m);
+        void start(plan, init, m);
         break;
       case 'data':
         job?.input.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength));
@@ -94,4 +94,10 @@ async function main(): Promise<void> {
   post({ t: 'ready' });
 }
 
-main().catch((err: unknown) => post({ t: 'init-failed', error: toWire(toPipeError(err, 'PIPE_INTERNAL')) }));
+port.once('message', (m: ToWorker) => {
+  if (m.t !== 'init') {
+    post({ t: 'init-failed', error: { code: 'PIPE_INTERNAL', message: `a worker thread got ${m.t} before init` } });
+    return;
+  }
+  main(m.init).catch((err: unknown) => post({ t: 'init-failed', error: toWire(toPipeError(err, 'PIPE_INTERNAL')) }));
+});
