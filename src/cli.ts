@@ -1,14 +1,13 @@
 /** Commander wiring only: parse, call the command, map errors to exit codes. */
+// Commands other than run and backfill are imported when used: every start pays for what it loads.
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { parseTime } from './config/units.js';
 import { exitCodeFor, runCommand } from './commands/run.js';
 import { stopOnSignals } from './commands/signals.js';
-import { listComponents } from './commands/list.js';
-import { renderStatus, statusReport } from './commands/status.js';
-import { validateCommand, type ValidateFlags } from './commands/validate.js';
+import type { ValidateFlags } from './commands/validate.js';
 import { descriptionOf, HELP, helpAfter } from './commands/help.js';
-import { tailCommand, type TailFlags } from './commands/tail.js';
+import type { TailFlags } from './commands/tail.js';
 import { TtyProgress } from './engine/progress.js';
 import { PipeError, toPipeError } from './errors.js';
 import { captureProcessWarnings, StderrLogger, type LogFormat, type LogLevel } from './log.js';
@@ -151,13 +150,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--start-at <where>', 'where to start in files present at the first run').choices(['beginning', 'end']))
     .option('--once', 'read what is there now, then exit')
     .addHelpText('after', helpAfter('tail'))
-    .action(async (dir: string, flags: TailFlags) => setExit(await tailCommand(dir, flags)));
+    .action(async (dir: string, flags: TailFlags) => setExit(await (await import('./commands/tail.js')).tailCommand(dir, flags)));
 
   program.command('validate').argument('<pipeline...>', 'pipeline files or directories of them')
     .summary(HELP.validate.summary).description(descriptionOf('validate'))
     .addHelpText('after', helpAfter('validate'))
     .option('--ping', 'also check the source and sink can be reached: bucket listable, log group present, directory readable or writable')
-    .action(async (files: string[], flags: ValidateFlags) => setExit(await validateCommand(files, flags)));
+    .action(async (files: string[], flags: ValidateFlags) => setExit(await (await import('./commands/validate.js')).validateCommand(files, flags)));
 
   program.command('status').argument('<pipeline>', 'pipeline file')
     .summary(HELP.status.summary).description(descriptionOf('status'))
@@ -165,6 +164,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'the same content as one JSON object, for scripts (lags in lagMs)')
     .addHelpText('after', helpAfter('status'))
     .action(async (file: string, flags: { state?: string; json?: boolean }) => {
+      const { renderStatus, statusReport } = await import('./commands/status.js');
       const report = await statusReport(file, flags.state);
       process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report));
       setExit(0);
@@ -173,8 +173,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program.command('list').argument('[type]', 'a component type or kind (source, loader, mapper, sink)')
     .summary(HELP.list.summary).description(descriptionOf('list'))
     .addHelpText('after', helpAfter('list'))
-    .action((type: string | undefined) => {
-      const text = listComponents(type);
+    .action(async (type: string | undefined) => {
+      const text = (await import('./commands/list.js')).listComponents(type);
       if (text === undefined) throw new PipeError('PIPE_USAGE', `no component or kind named '${type}'`);
       process.stdout.write(text);
       setExit(0);

@@ -271,6 +271,11 @@ export interface SerializedPart {
   /** UTF-8 bytes when serialized by a worker (moved across threads without a copy), else text. */
   text: string | Uint8Array;
   rows: number;
+  /**
+   * Called once the sink has written `text` out and holds it no more: a worker's buffer then goes
+   * back to that worker for its next batch, so steady work allocates no new ones.
+   */
+  release?: () => void;
 }
 
 /** How a sink turns rows into text, declared so worker threads can do it off the main thread. */

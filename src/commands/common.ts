@@ -7,12 +7,12 @@ import { loadPipeline, type PipelineConfig } from '../config/load.js';
 import { ConfigError } from '../config/problems.js';
 import { makeResolver } from '../config/resolve.js';
 import { PipeError } from '../errors.js';
-import { builtins } from '../registry.js';
+import { lazyBuiltins } from '../builtin-modules.js';
 import { PostgresStore } from '../state/postgres.js';
 import { SqliteStore } from '../state/sqlite.js';
 import type { StateStore } from '../state/store.js';
 
-export const resolver = makeResolver(builtins);
+export const resolver = makeResolver(lazyBuiltins);
 export const DEFAULT_STATE = './.pipe/state.db';
 
 /** Pipeline files named on the command line; a directory stands for its *.yml / *.yaml files. */

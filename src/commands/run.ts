@@ -10,7 +10,7 @@ import { endPrestarted } from '../engine/prestart.js';
 import { wirePlan } from '../engine/worker-plan.js';
 import { PipeError, toPipeError } from '../errors.js';
 import type { StderrLogger } from '../log.js';
-import { builtins } from '../registry.js';
+import { importBuiltin } from '../builtin-modules.js';
 import type { RunSummary } from '../state/store.js';
 import type { SourceScope } from '../types.js';
 import { loadPipelines, newRunId, pipelineFiles, statePath, Stores } from './common.js';
@@ -80,7 +80,7 @@ async function runOne(cfg: PipelineConfig, opts: RunCommandOptions, stores: Stor
   const log = opts.log.child(cfg.name);
   const store = stores.get(statePath(cfg, opts.state));
   const ctx = { pipeline: cfg.name, store, log, baseDir: cfg.baseDir };
-  const built = await buildPipeline(cfg, ctx, (type) => builtins.loader[type]);
+  const built = await buildPipeline(cfg, ctx, (type) => importBuiltin('loader', type));
   const run = new PipelineRun({
     pipeline: cfg.name, command: opts.command, store, host: stores.host, runId: newRunId(), once: opts.once,
     retryFailed: opts.retryFailed, dryRun: opts.dryRun, scope: opts.scope, stop: opts.stop, log,

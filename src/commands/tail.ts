@@ -17,7 +17,7 @@ import { progressFacts, TtyProgress } from '../engine/progress.js';
 import { PipelineRun } from '../engine/run.js';
 import { PipeError } from '../errors.js';
 import { captureProcessWarnings, StderrLogger, type LogFormat } from '../log.js';
-import { builtins } from '../registry.js';
+import { importBuiltin } from '../builtin-modules.js';
 import type { ComponentKind } from '../spec.js';
 import { newRunId, resolver, statePath, Stores } from './common.js';
 import { reportSummary } from './run.js';
@@ -89,7 +89,7 @@ export async function tailCommand(dir: string, flags: TailFlags): Promise<number
   try {
     const store = stores.get(statePath(undefined, flags.state));
     const ctx = { pipeline: cfg.name, store, log, baseDir: cfg.baseDir };
-    const built = await buildPipeline(cfg, ctx, (type) => builtins.loader[type]);
+    const built = await buildPipeline(cfg, ctx, (type) => importBuiltin('loader', type));
     const run = new PipelineRun({
       pipeline: cfg.name, command: 'run', store, host: stores.host, runId: newRunId(), once: !!flags.once,
       retryFailed: false, dryRun: false, scope: {}, stop: stop.signal, log,

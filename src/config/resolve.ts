@@ -34,6 +34,21 @@ export type ComponentResolver = (
 
 export type BuiltinComponents = Record<ComponentKind, Record<string, ComponentModule>>;
 
+/** Built-ins known by name and imported on first use (builtin-modules.ts). */
+export interface BuiltinTable {
+  types(kind: ComponentKind): string[];
+  load(kind: ComponentKind, type: string): Promise<ComponentModule | undefined>;
+}
+
+function tableOf(builtins: BuiltinComponents | BuiltinTable): BuiltinTable {
+  if ('load' in builtins && typeof builtins.load === 'function') return builtins as BuiltinTable;
+  const all = builtins as BuiltinComponents;
+  return {
+    types: (kind) => Object.keys(all[kind]),
+    load: (kind, type) => Promise.resolve(Object.hasOwn(all[kind], type) ? all[kind][type] : undefined),
+  };
+}
+
 export function isComponentModule(value: unknown): value is ComponentModule {
   if (typeof value !== 'object' || value === null) return false;
   const { spec, create } = value as { spec?: unknown; create?: unknown };
@@ -45,18 +60,21 @@ export function isModuleSpecifier(type: string): boolean {
   return type.includes('#') || type.includes('/') || type.startsWith('.');
 }
 
-export function makeResolver(builtins: BuiltinComponents): ComponentResolver {
+export function makeResolver(builtins: BuiltinComponents | BuiltinTable): ComponentResolver {
+  const table = tableOf(builtins);
   return async (kind, type, baseDir) => {
-    const builtin = Object.hasOwn(builtins[kind], type) ? builtins[kind][type] : undefined;
+    const builtin = table.types(kind).includes(type) ? await table.load(kind, type) : undefined;
     if (builtin) return builtin;
     if (isModuleSpecifier(type)) return importComponent(type, baseDir);
-    return { reason: unknownBuiltin(builtins, kind, type) };
+    return { reason: unknownBuiltin(table, kind, type) };
   };
 }
 
-function unknownBuiltin(builtins: BuiltinComponents, kind: ComponentKind, type: string): string {
-  const known = Object.keys(builtins[kind]).sort();
-  const elsewhere = (Object.keys(builtins) as ComponentKind[]).find((k) => k !== kind && Object.hasOwn(builtins[k], type));
+const KINDS: ComponentKind[] = ['source', 'loader', 'mapper', 'sink'];
+
+function unknownBuiltin(table: BuiltinTable, kind: ComponentKind, type: string): string {
+  const known = table.types(kind).sort();
+  const elsewhere = KINDS.find((k) => k !== kind && table.types(k).includes(type));
   const hint = elsewhere ? ` (${type} is a ${elsewhere})` : closestHint(type, known);
   return `unknown ${kind} type '${type}'${hint}; known ${kind} types: ${known.join(', ') || 'none'}, ` +
     `or a module specifier such as ./my-${kind}.js#Export or my-package#Export`;

@@ -114,9 +114,22 @@ class PoolWorker {
     }
   }
 
+  #recycle(bytes: Uint8Array): void {
+    const buffer = bytes.buffer as ArrayBuffer;
+    // Only a buffer the bytes fill from its start is the worker's own (not a slice of something).
+    if (bytes.byteOffset !== 0 || buffer.byteLength === 0) return;
+    try {
+      this.thread.postMessage({ t: 'recycle', buffer } satisfies ToWorker, [buffer]);
+    } catch {
+      // The worker has ended: the buffer is simply dropped.
+    }
+  }
+
   async #deliver(id: number, job: Job, wire: WireBatch): Promise<void> {
-    const { failed, ...rest } = wire;
-    const batch: Batch = { ...rest, artifact: job.artifact, rows: [], ...(failed ? { failed: fromWire(failed) } : {}) };
+    const { failed, serialized, ...rest } = wire;
+    // Each part's buffer goes back to this worker once the sink has written it.
+    const parts = serialized?.map((p) => (typeof p.text === 'string' ? p : { ...p, release: () => this.#recycle(p.text as Uint8Array) }));
+    const batch: Batch = { ...rest, artifact: job.artifact, rows: [], ...(parts ? { serialized: parts } : {}), ...(failed ? { failed: fromWire(failed) } : {}) };
     try {
       await job.push(batch);
       this.send({ t: 'credit', id });

@@ -27,7 +27,9 @@ export type ToWorker =
   | { t: 'end'; id: number }
   | { t: 'error'; id: number; error: WireError }
   | { t: 'abort'; id: number }
-  | { t: 'credit'; id: number };
+  | { t: 'credit'; id: number }
+  /** A batch's buffer, written out by the sink: the worker reuses it. */
+  | { t: 'recycle'; buffer: ArrayBuffer };
 
 export type FromWorker =
   | { t: 'ready' }

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { PipeError, toPipeError } from '../errors.js';
-import { serializeRows } from '../sinks/serialize.js';
+import { BufferSource, serializeRows } from '../sinks/serialize.js';
 import { batchRows, type Batch, type Logger } from '../types.js';
 import { decodeArtifact, type CollectPlan } from './collect.js';
 import { workerPlan } from './worker-plan.js';
@@ -31,6 +31,7 @@ interface Job {
 }
 
 const jobs = new Map<number, Job>();
+const buffers = new BufferSource();
 
 async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
   const job: Job = {
@@ -43,7 +44,7 @@ async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, {
   const push = async (b: Batch): Promise<void> => {
     while (job.credits === 0) await new Promise<void>((r) => (job.wake = r));
     job.credits--;
-    const { parts, errors } = serializeRows(b.rows, init.partition);
+    const { parts, errors } = serializeRows(b.rows, init.partition, buffers);
     const rowErrors = errors.length ? [...b.rowErrors, ...errors.map((e) => ({ ...e, artifact: m.ref.identity }))] : b.rowErrors;
     const { artifact: _a, rows: _r, failed, ...rest } = b;
     // serializeRows writes UTF-8 into ArrayBuffers of their own (never Buffer's shared pool):
@@ -64,6 +65,10 @@ async function main(init: WorkerInit): Promise<void> {
   const plan = await workerPlan(init, log);
   port.on('message', (m: ToWorker) => {
     if (m.t === 'init') return;
+    if (m.t === 'recycle') {
+      buffers.give(m.buffer);
+      return;
+    }
     const job = jobs.get(m.id);
     switch (m.t) {
       case 'start':

@@ -30,6 +30,7 @@ export class ChunkFileWriter {
   bytes = 0;
   #fh: FileHandle | undefined;
   #parts: Uint8Array[] = [];
+  #releases: Array<() => void> = [];
   #pending = 0;
   #gzip: boolean;
 
@@ -40,10 +41,11 @@ export class ChunkFileWriter {
   }
 
   /** Appends JSON lines (each with its newline) holding `rows` rows; true when the buffer should be written out. */
-  append(text: string | Uint8Array, rows: number): boolean {
+  append(text: string | Uint8Array, rows: number, release?: () => void): boolean {
     // Text is encoded once, here; bytes (from serializeRows, or a worker) are kept as they are.
     const bytes = typeof text === 'string' ? Buffer.from(text) : text;
     this.#parts.push(bytes);
+    if (release) this.#releases.push(release);
     const size = bytes.byteLength;
     this.#pending += size;
     this.bytes += size;
@@ -56,11 +58,15 @@ export class ChunkFileWriter {
     this.#fh ??= await open(this.tmp, 'w');
     const parts = this.#parts;
     const size = this.#pending;
+    const releases = this.#releases;
     this.#parts = [];
+    this.#releases = [];
     this.#pending = 0;
     // Each write is its own gzip member: a multi-member file every gzip reader accepts, with bounded memory.
     if (this.#gzip) await writeAll(this.#fh, gzipSync(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)), this.tmp);
     else await writeAllParts(this.#fh, parts, size, this.tmp);
+    // Written: the bytes may be reused (a failed write keeps them, for the garbage collector).
+    for (const r of releases) r();
     failpoint('sink:write');
   }
 

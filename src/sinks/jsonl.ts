@@ -101,7 +101,7 @@ export class JsonlSink implements Sink {
   write(batch: Batch): Promise<void> {
     return this.#serial(async () => {
       const { parts, rowErrors, errorsText } = batchParts(batch, this.#opts.partition);
-      for (const p of parts) await this.#append(p.partition, p.text, p.rows);
+      for (const p of parts) await this.#append(p.partition, p.text, p.rows, p.release);
       if (errorsText) await this.#append(ERRORS_PARTITION, errorsText, 0);
       // Keep only what the commit needs: the rows are in the chunk files now.
       this.#batches.push({ ...batch, rows: [], serialized: undefined, rowCount: batchRows(batch), rowErrors });
@@ -131,7 +131,7 @@ export class JsonlSink implements Sink {
     return next;
   }
 
-  async #append(partition: string, text: string | Uint8Array, rows: number): Promise<void> {
+  async #append(partition: string, text: string | Uint8Array, rows: number, release?: () => void): Promise<void> {
     let w = this.#writers.get(partition);
     if (!w) {
       const name = `${this.#ctx!.runId}-${String(this.#seq).padStart(6, '0')}.jsonl${this.#opts.gzip ? '.gz' : ''}`;
@@ -141,7 +141,7 @@ export class JsonlSink implements Sink {
     }
     this.#rows += rows;
     if (rows) this.#bytes += typeof text === 'string' ? text.length : text.byteLength;
-    if (w.append(text, rows)) await w.writeOut();
+    if (w.append(text, rows, release)) await w.writeOut();
   }
 
   async #commit(): Promise<void> {

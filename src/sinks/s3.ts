@@ -167,7 +167,7 @@ export class S3Sink implements Sink {
   write(batch: Batch): Promise<void> {
     return this.#serial(async () => {
       const { parts, rowErrors, errorsText } = batchParts(batch, this.#opts.partition);
-      for (const p of parts) await this.#append(p.partition, p.text, p.rows);
+      for (const p of parts) await this.#append(p.partition, p.text, p.rows, p.release);
       if (errorsText) await this.#append(ERRORS_PARTITION, errorsText, 0);
       // Keep only what the commit needs: the rows are in the spooled chunk files now.
       this.#batches.push({ ...batch, rows: [], serialized: undefined, rowCount: batchRows(batch), rowErrors });
@@ -204,7 +204,7 @@ export class S3Sink implements Sink {
     return next;
   }
 
-  async #append(partition: string, text: string | Uint8Array, rows: number): Promise<void> {
+  async #append(partition: string, text: string | Uint8Array, rows: number, release?: () => void): Promise<void> {
     let o = this.#writers.get(partition);
     if (!o) {
       const ctx = this.#ctx!;
@@ -219,7 +219,7 @@ export class S3Sink implements Sink {
     }
     this.#rows += rows;
     if (rows) this.#bytes += typeof text === 'string' ? text.length : text.byteLength;
-    if (o.writer.append(text, rows)) await o.writer.writeOut();
+    if (o.writer.append(text, rows, release)) await o.writer.writeOut();
   }
 
   async #commit(): Promise<void> {

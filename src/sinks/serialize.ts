@@ -38,18 +38,25 @@ const MIN_CAPACITY = 64 * 1024;
 class LineBytes {
   #buf: Buffer;
   #used = 0;
+  #buffers: BufferSource | undefined;
   rows = 0;
 
-  constructor(capacity: number) {
-    this.#buf = Buffer.allocUnsafeSlow(Math.max(MIN_CAPACITY, capacity));
+  constructor(capacity: number, buffers?: BufferSource) {
+    this.#buffers = buffers;
+    this.#buf = this.#alloc(Math.max(MIN_CAPACITY, capacity));
+  }
+
+  #alloc(size: number): Buffer {
+    return this.#buffers?.take(size) ?? Buffer.allocUnsafeSlow(size);
   }
 
   add(json: string): void {
     // A UTF-16 code unit never takes more than 3 bytes of UTF-8: room for that is room enough.
     const need = this.#used + json.length * 3 + 1;
     if (need > this.#buf.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(need, this.#buf.length * 2));
+      const bigger = this.#alloc(Math.max(need, this.#buf.length * 2));
       this.#buf.copy(bigger, 0, 0, this.#used);
+      this.#buffers?.give(this.#buf.buffer as ArrayBuffer);
       this.#buf = bigger;
     }
     this.#used += this.#buf.write(json, this.#used);
@@ -65,7 +72,36 @@ class LineBytes {
     if (this.#used >= this.#buf.length >> 1) return this.#buf.subarray(0, this.#used);
     const exact = Buffer.allocUnsafeSlow(this.#used);
     this.#buf.copy(exact, 0, 0, this.#used);
+    this.#buffers?.give(this.#buf.buffer as ArrayBuffer);
     return exact;
+  }
+}
+
+/**
+ * Buffers written out and given back (a worker's, returned by the main thread once the sink wrote
+ * them): reused before new ones are allocated. A few, of bounded size, so memory stays bounded.
+ */
+export class BufferSource {
+  #free: ArrayBuffer[] = [];
+
+  constructor(readonly maxCount = 8, readonly maxBytes = 8 * 1024 * 1024) {}
+
+  /** A buffer of at least `size` bytes from those given back, or undefined. */
+  take(size: number): Buffer | undefined {
+    const i = this.#free.findIndex((b) => b.byteLength >= size);
+    if (i < 0) return undefined;
+    const [b] = this.#free.splice(i, 1);
+    return Buffer.from(b!);
+  }
+
+  give(buffer: ArrayBuffer): void {
+    if (buffer.byteLength > this.maxBytes || buffer.byteLength === 0) return;
+    if (this.#free.length >= this.maxCount) this.#free.shift();
+    this.#free.push(buffer);
+  }
+
+  get size(): number {
+    return this.#free.length;
   }
 }
 
@@ -76,7 +112,7 @@ let lastSize = MIN_CAPACITY;
  * Serializes rows into UTF-8 JSON lines per partition; a row JSON.stringify cannot handle (a
  * cycle, nesting deeper than the stack) is returned as a row error instead of failing its artifact.
  */
-export function serializeRows(rows: Row[], mode: RowSerializer['partition']): { parts: SerializedPart[]; errors: RowErrorRecord[] } {
+export function serializeRows(rows: Row[], mode: RowSerializer['partition'], buffers?: BufferSource): { parts: SerializedPart[]; errors: RowErrorRecord[] } {
   const parts = new Map<string, LineBytes>();
   const errors: RowErrorRecord[] = [];
   for (const row of rows) {
@@ -93,7 +129,7 @@ export function serializeRows(rows: Row[], mode: RowSerializer['partition']): { 
     const partition = partitionOf(row, mode);
     let part = parts.get(partition);
     if (!part) {
-      part = new LineBytes(parts.size === 0 ? lastSize + (lastSize >> 3) : 0);
+      part = new LineBytes(parts.size === 0 ? lastSize + (lastSize >> 3) : 0, buffers);
       parts.set(partition, part);
     }
     part.add(json);

@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 const log: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 describe('worker plans', () => {
-  it.each(['loader', 'mapper'] as const)('the lazy %s table names the same modules as the registry', async (kind) => {
+  it.each(['source', 'loader', 'mapper', 'sink'] as const)('the lazy %s table names the same modules as the registry', async (kind) => {
     expect(builtinModuleTypes(kind).sort()).toEqual(Object.keys(builtins[kind]).sort());
     for (const type of builtinModuleTypes(kind)) expect(await importBuiltin(kind, type)).toBe(builtins[kind][type]);
     expect(await importBuiltin(kind, 'no-such-type')).toBeUndefined();
@@ -43,5 +43,16 @@ export function create() { return { forArtifact: () => ({ map: (v) => ({ ...v, u
   it('fails loudly, as an internal error, when a component cannot be loaded in the worker', async () => {
     await expect(workerPlan({ file: 'p.yml', baseDir: '/nonexistent', loaders: [], mappers: [{ type: 'nope', path: 'mappers[0]', line: 1, options: {} }] }, log))
       .rejects.toMatchObject({ code: 'PIPE_INTERNAL', message: 'mapper nope could not be loaded in a worker thread' });
+  });
+});
+
+describe('a resolver over the lazy table', () => {
+  it('resolves built-ins by name and says what a misplaced or misspelt one is', async () => {
+    const { lazyBuiltins } = await import('../../src/builtin-modules.js');
+    const resolve = makeResolver(lazyBuiltins);
+    expect(await resolve('mapper', 'cloudtrail', '/')).toBe(builtins.mapper.cloudtrail);
+    expect(await resolve('sink', 's3', '/')).toBe(builtins.sink.s3);
+    expect(await resolve('mapper', 'cloudtrial', '/')).toMatchObject({ reason: expect.stringContaining('did you mean cloudtrail?') });
+    expect(await resolve('mapper', 'jsonl', '/')).toMatchObject({ reason: expect.stringContaining('(jsonl is a loader)') });
   });
 });
