@@ -282,7 +282,8 @@ describe('cloudwatch source', () => {
     const events = [
       ...spread(s, '/bf/a', ['1', '2'], 250, now - 48 * H, now - H),
       ...spread(s, '/bf/b', ['1', '2'], 250, now - 47 * H, now - 2 * H),
-      ...spread(s, '/bf/c', ['1'], 500, now - 40 * H, now - 3 * H),
+      // Enough events that the random kills below still land mid-run after the failpoint runs.
+      ...spread(s, '/bf/c', ['1'], 1500, now - 40 * H, now - 3 * H),
     ];
     const dir = tempDir();
     const file = pipeline(dir, s, 'logGroupPrefix: /bf/, startTime: 50h, window: 1h, lookback: 5m, maxRequestsPerSecond: 2000', ', maxRows: 40');
