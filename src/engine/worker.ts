@@ -35,7 +35,8 @@ const buffers = new BufferSource();
 
 async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
   const job: Job = {
-    input: new Readable({ highWaterMark: 1, read: () => post({ t: 'pull', id: m.id }) }),
+    // Up to 1 MiB is asked for ahead of the decoder, so the next bytes are on their way while it works.
+    input: new Readable({ highWaterMark: 1024 * 1024, read: () => post({ t: 'pull', id: m.id }) }),
     abort: new AbortController(),
     credits: 1,
     wake: undefined,

@@ -102,7 +102,9 @@ export class FilesSource implements ArtifactSource {
         mtime: st.mtime,
         seekable: true,
         open: async ({ signal, start }) => {
-          const stream = createReadStream(path, { signal, highWaterMark: 256 * 1024, ...(start ? { start } : {}) });
+          // Reads of up to 1 MiB: most log files arrive in one piece (one message to a worker).
+          const highWaterMark = Math.min(1024 * 1024, Math.max(64 * 1024, st.size + 1));
+          const stream = createReadStream(path, { signal, highWaterMark, ...(start ? { start } : {}) });
           await new Promise<void>((res, rej) => {
             stream.once('open', () => { stream.off('error', rej); res(); });
             stream.once('error', rej);
