@@ -26,6 +26,9 @@ import { fromWire, toWire, type FromWorker, type ToWorker, type WireBatch, type 
  */
 const MAIN_THREAD_MAX_BYTES = 64 * 1024;
 
+/** Artifacts given to one worker at a time: the one it decodes and the next. */
+const JOBS_PER_WORKER = 2;
+
 interface Job {
   artifact: Artifact;
   next: () => Promise<IteratorResult<Buffer>>;
@@ -42,7 +45,7 @@ class PoolWorker {
   readonly ready: Promise<void>;
   isReady = false;
 
-  constructor(init: WorkerInit, log: Logger, onExit: (w: PoolWorker, err: Error) => void) {
+  constructor(init: WorkerInit, log: Logger, onExit: (w: PoolWorker, err: Error) => void, readonly onFree: () => void) {
     this.thread = takePrestarted() ?? new Worker(WORKER_URL, { stdout: false, stderr: false });
     this.thread.unref();
     this.ready = new Promise((resolve, reject) => {
@@ -50,6 +53,7 @@ class PoolWorker {
         if (m.t === 'ready') {
           this.isReady = true;
           resolve();
+          this.onFree();
         } else if (m.t === 'init-failed') reject(fromWire(m.error));
         else if (m.t === 'log') log[m.level](m.message, m.fields);
         else this.#onJobMessage(m);
@@ -94,6 +98,7 @@ class PoolWorker {
     else if (m.t === 'batch') job.delivery = job.delivery.then(() => this.#deliver(m.id, job, m.batch));
     else if (m.t === 'finished') {
       this.jobs.delete(m.id);
+      this.onFree();
       void job.delivery.then(job.finished);
     }
   }
@@ -197,7 +202,7 @@ export class WorkerPool {
     if (this.#closed) return Promise.resolve(false);
     const more = this.#workers.length === 0 || (this.#active > this.#workers.length && (!small || this.#workers.every((w) => w.saturated())));
     if (!this.#mainOnly && this.#workers.length < this.#size && more) {
-      const w = new PoolWorker(this.#init, this.#log, (x, err) => this.#lost(x, err));
+      const w = new PoolWorker(this.#init, this.#log, (x, err) => this.#lost(x, err), () => this.#wakeOne());
       this.#workers.push(w);
       this.#readies.push(w.ready.then(() => true));
       // Artifacts already in flight may keep the workers busy for long: look again now and then.
@@ -247,7 +252,15 @@ export class WorkerPool {
       if (this.#failure) throw this.#failure;
       ready = this.#workers.filter((w) => w.isReady);
     }
-    const worker = ready.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    // A worker decodes its artifacts one after the other, with at most one more waiting (its bytes
+    // already on their way): the next artifact goes to whichever worker frees up first, so that
+    // the last ones do not queue behind a busy worker while another has nothing to do.
+    let worker = this.#leastBusy(ready);
+    while (worker.jobs.size >= JOBS_PER_WORKER && !signal.aborted && !this.#failure && !this.#closed) {
+      await this.#slot(signal);
+      worker = this.#leastBusy(this.#workers.filter((w) => w.isReady));
+    }
+    if (this.#failure) throw this.#failure;
     let raw;
     let at;
     try {
@@ -274,17 +287,41 @@ export class WorkerPool {
     }
   }
 
+  #waiting: Array<() => void> = [];
+
+  /** Settles when a worker may have room for another artifact (or the run is stopping). */
+  #slot(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#waiting.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #wakeOne(): void {
+    this.#waiting.shift()?.();
+  }
+
+  #leastBusy(ready: PoolWorker[]): PoolWorker {
+    return ready.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+  }
+
   #lost(w: PoolWorker, err: Error): void {
     // One that never started had no work: the others (or the main thread) take it all.
     if (!w.isReady) return;
     this.#failure ??= new PipeError('PIPE_INTERNAL', `a worker thread failed: ${err.message}`, { cause: err });
     for (const job of w.jobs.values()) job.finished();
     w.jobs.clear();
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#recheck);
+    for (const wake of this.#waiting.splice(0)) wake();
     await Promise.all(this.#workers.map((w) => w.thread.terminate()));
   }
 }

@@ -32,6 +32,8 @@ interface Job {
 
 const jobs = new Map<number, Job>();
 const buffers = new BufferSource();
+/** Artifacts are decoded one at a time, in the order they came: this settles when the last one has. */
+let turn: Promise<void> = Promise.resolve();
 
 async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
   const job: Job = {
@@ -42,6 +44,11 @@ async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, {
     wake: undefined,
   };
   jobs.set(m.id, job);
+  // Its bytes start coming now; it is decoded once the artifacts before it are.
+  job.input.read(0);
+  const previous = turn;
+  let done!: () => void;
+  turn = new Promise<void>((resolve) => (done = resolve));
   const push = async (b: Batch): Promise<void> => {
     while (job.credits === 0) await new Promise<void>((r) => (job.wake = r));
     job.credits--;
@@ -55,8 +62,10 @@ async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, {
     port.postMessage({ t: 'batch', id: m.id, batch: { ...rest, rowErrors, rowCount: batchRows(b) - errors.length, serialized, ...(failed ? { failed: toWire(failed) } : {}) } } satisfies FromWorker, transfer);
   };
   try {
+    await previous;
     await decodeArtifact(m.ref, job.input, m.resumeFrom, plan, push, job.abort.signal, m.at);
   } finally {
+    done();
     jobs.delete(m.id);
     post({ t: 'finished', id: m.id });
   }
