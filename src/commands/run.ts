@@ -4,7 +4,7 @@
  */
 import type { PipelineConfig } from '../config/load.js';
 import { buildPipeline } from '../engine/build.js';
-import { formatBytes, formatSeconds, progressFacts, TtyProgress } from '../engine/progress.js';
+import { formatBytes, formatSeconds, num, progressFacts, TtyProgress } from '../engine/progress.js';
 import { PipelineRun, type RunStats } from '../engine/run.js';
 import { endPrestarted } from '../engine/prestart.js';
 import { wirePlan } from '../engine/worker-plan.js';
@@ -57,8 +57,8 @@ export function summaryLine(stats: RunStats, now = Date.now()): { text: string; 
     stats.skipped ? `${stats.skipped} skipped` : '',
     stats.vanished ? `${stats.vanished} vanished since listed, skipped` : '',
   ].filter(Boolean);
-  const text = `${data.artifacts} artifacts, ${data.rows.toLocaleString('en-US')} rows, ${formatBytes(stats.bytesIn)} in, `
-    + `${data.rows_per_s.toLocaleString('en-US')} rows/s, ${stats.failed} failed, ${formatSeconds(f.elapsed_s as number)}`
+  const text = `${data.artifacts} artifacts, ${num(data.rows)} rows, ${formatBytes(stats.bytesIn)} in, `
+    + `${num(data.rows_per_s)} rows/s, ${stats.failed} failed, ${formatSeconds(f.elapsed_s as number)}`
     + (extras.length ? ` (${extras.join(', ')})` : '');
   return { text, data };
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatBytes, progressFacts, renderProgressLine, TtyProgress } from '../../src/engine/progress.js';
+import { formatBytes, num, progressFacts, renderProgressLine, TtyProgress } from '../../src/engine/progress.js';
 import type { RunStats } from '../../src/engine/run.js';
 import { BIN } from '../helpers/cli.js';
 import { writeCloudTrail } from '../helpers/data.js';
@@ -87,5 +87,11 @@ describe('progress view', () => {
     const view = screen(raw.replace(/\r/g, ''));
     expect(view.at(-1)).toMatch(/^pipe: tty: 30 artifacts, 6,000 rows, .* 0 failed/);
     expect(view.some((l) => l.startsWith('tty ['))).toBe(false);
+  });
+});
+
+describe('num', () => {
+  it.each([0, 7, 999, 1000, 12345, 999999, 1000000, 114000, 1234567890, -1234, 12.6])('%d as toLocaleString en-US would write it', (n) => {
+    expect(num(n)).toBe(Math.round(n).toLocaleString('en-US'));
   });
 });
