@@ -89,7 +89,7 @@ export function gunzipInMemory(all: Buffer): Buffer[] | undefined {
     let body: Buffer;
     let used: number;
     try {
-      const r = inflateRawSync(all.subarray(p + length), { info: true, chunkSize: 64 * 1024, maxOutputLength: IN_MEMORY_MAX_OUTPUT - total }) as unknown as {
+      const r = inflateRawSync(all.subarray(p + length), { info: true, chunkSize: outputGuess(all, p), maxOutputLength: IN_MEMORY_MAX_OUTPUT - total }) as unknown as {
         buffer: Buffer;
         engine: { bytesWritten: number };
       };
@@ -106,6 +106,19 @@ export function gunzipInMemory(all: Buffer): Buffer[] | undefined {
     p = end + 8;
   }
   return out;
+}
+
+/**
+ * The room to inflate into. zlib fills chunks of this size and joins them at the end (one more
+ * copy of the output), so the first member, usually the only one, gets room for its whole output
+ * at once: the trailer at the end of the input gives the last member's size, which is the size of
+ * a single-member file. Other members, and a size no real compression would give, get 64 KiB.
+ */
+function outputGuess(all: Buffer, at: number): number {
+  const small = 64 * 1024;
+  if (at !== 0 || all.length < 18) return small;
+  const size = all.readUInt32LE(all.length - 4);
+  return size > small && size < all.length * 1032 && size < IN_MEMORY_MAX_OUTPUT ? size + 64 : small;
 }
 
 /**
