@@ -30,8 +30,14 @@ export function prestartCount(args: string[]): number {
   return threads;
 }
 
+/**
+ * At most this many start early, whatever the core count: a run of many tiny artifacts may never
+ * use them (each idle isolate holds 20 MB or so), and the pool starts more as work needs them.
+ */
+export const PRESTART_MAX = 2;
+
 export function prestartWorkers(args: string[]): void {
-  const n = prestartCount(args);
+  const n = Math.min(PRESTART_MAX, prestartCount(args));
   for (let i = 0; i < n; i++) {
     const w = new Worker(WORKER_URL, { stdout: false, stderr: false });
     w.unref();
