@@ -1,23 +1,23 @@
 /**
- * The worker pool on the main thread. Each artifact is handed to the least busy worker; the main
- * thread opens it, feeds its raw bytes to the worker as the worker asks for them, and pushes the
- * worker's batches into the sink's queue, granting the next batch only once the queue took this
- * one. The contract is collectArtifact's: every artifact ends with one done / failed / interrupted batch.
+ * The worker pool on the main thread. Each artifact goes to the worker that frees up first (a
+ * worker holds at most two: the one it decodes and the next); the main thread opens it, feeds its
+ * raw bytes to the worker as the worker asks for them, and pushes the worker's batches into the
+ * sink's queue, granting the next batch only once the queue took this one (pool-worker.ts). The
+ * contract is collectArtifact's: every artifact ends with one done / failed / interrupted batch.
  *
- * Starting a worker costs a few hundred milliseconds (a V8 isolate, the modules, the pipeline file).
- * The pool does not make the run wait for that: until a worker is ready, small artifacts are
+ * Starting a worker costs about a tenth of a second (a V8 isolate, Node's bootstrap, the engine's
+ * modules); bin/pipe.js starts up to two before the CLI loads (prestart.ts), and the pool adopts
+ * them. The pool does not make the run wait for a worker either: until a worker is ready, small artifacts are
  * decoded on the main thread, so a run of one small file ends before a worker could have started,
  * and a long run puts the start-up time to use. Should no worker start at all, every artifact is
  * decoded on the main thread (with a warning), as when threads are off.
  */
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
-import { PipeError, toPipeError } from '../errors.js';
+import { PipeError } from '../errors.js';
 import type { Artifact, Batch, Logger } from '../types.js';
 import { collectArtifact, openArtifact, openFailure, type ArtifactResume, type CollectPlan } from './collect.js';
-import { takePrestarted, WORKER_URL } from './prestart.js';
+import { PoolWorker } from './pool-worker.js';
 import { workerPlan } from './worker-plan.js';
-import { fromWire, toWire, type FromWorker, type ToWorker, type WireBatch, type WorkerInit } from './wire.js';
+import type { WorkerInit } from './wire.js';
 
 /**
  * Artifacts up to this size (as stored) may be decoded on the main thread while the workers start.
@@ -28,122 +28,6 @@ const MAIN_THREAD_MAX_BYTES = 64 * 1024;
 
 /** Artifacts given to one worker at a time: the one it decodes and the next. */
 const JOBS_PER_WORKER = 2;
-
-interface Job {
-  artifact: Artifact;
-  next: () => Promise<IteratorResult<Buffer>>;
-  push: (b: Batch) => Promise<void>;
-  finished: () => void;
-  ended: boolean;
-  /** The batch being handed to the sink's queue: `finished` waits for it. */
-  delivery: Promise<void>;
-}
-
-class PoolWorker {
-  readonly thread: Worker;
-  readonly jobs = new Map<number, Job>();
-  readonly ready: Promise<void>;
-  isReady = false;
-
-  constructor(init: WorkerInit, log: Logger, onExit: (w: PoolWorker, err: Error) => void, readonly onFree: () => void) {
-    this.thread = takePrestarted() ?? new Worker(WORKER_URL, { stdout: false, stderr: false });
-    this.thread.unref();
-    this.ready = new Promise((resolve, reject) => {
-      this.thread.on('message', (m: FromWorker) => {
-        if (m.t === 'ready') {
-          this.isReady = true;
-          resolve();
-          this.onFree();
-        } else if (m.t === 'init-failed') reject(fromWire(m.error));
-        else if (m.t === 'log') log[m.level](m.message, m.fields);
-        else this.#onJobMessage(m);
-      });
-      this.thread.on('error', (err) => {
-        reject(err);
-        onExit(this, err);
-      });
-      this.thread.on('exit', (code) => reject(new Error(`the worker exited with code ${code} before it was ready`)));
-    });
-    this.send({ t: 'init', init });
-  }
-
-  #elu: EventLoopUtilization | undefined;
-  #eluAt = 0;
-  #saturated = false;
-
-  /**
-   * Whether the thread has been busy most of the time lately (event loop utilization over the
-   * last quarter second or more): then another worker would help.
-   */
-  saturated(): boolean {
-    if (!this.isReady) return false;
-    const now = performance.now();
-    if (now - this.#eluAt >= 250) {
-      const elu = this.thread.performance.eventLoopUtilization();
-      if (this.#elu) this.#saturated = this.thread.performance.eventLoopUtilization(elu, this.#elu).utilization > 0.75;
-      this.#elu = elu;
-      this.#eluAt = now;
-    }
-    return this.#saturated;
-  }
-
-  send(m: ToWorker): void {
-    this.thread.postMessage(m);
-  }
-
-  #onJobMessage(m: Extract<FromWorker, { id: number }>): void {
-    const job = this.jobs.get(m.id);
-    if (!job) return;
-    if (m.t === 'pull') void this.#feed(m.id, job);
-    else if (m.t === 'batch') job.delivery = job.delivery.then(() => this.#deliver(m.id, job, m.batch));
-    else if (m.t === 'finished') {
-      this.jobs.delete(m.id);
-      this.onFree();
-      void job.delivery.then(job.finished);
-    }
-  }
-
-  async #feed(id: number, job: Job): Promise<void> {
-    if (job.ended) return;
-    try {
-      const r = await job.next();
-      if (r.done) {
-        job.ended = true;
-        this.send({ t: 'end', id });
-      } else {
-        this.send({ t: 'data', id, chunk: r.value });
-      }
-    } catch (err) {
-      job.ended = true;
-      this.send({ t: 'error', id, error: toWire(toPipeError(err, 'PIPE_ARTIFACT_UNREADABLE')) });
-    }
-  }
-
-  #recycle(bytes: Uint8Array): void {
-    const buffer = bytes.buffer as ArrayBuffer;
-    // Only a buffer the bytes fill from its start is the worker's own (not a slice of something).
-    if (bytes.byteOffset !== 0 || buffer.byteLength === 0) return;
-    try {
-      this.thread.postMessage({ t: 'recycle', buffer } satisfies ToWorker, [buffer]);
-    } catch {
-      // The worker has ended: the buffer is simply dropped.
-    }
-  }
-
-  async #deliver(id: number, job: Job, wire: WireBatch): Promise<void> {
-    const { failed, serialized, ...rest } = wire;
-    // Each part's buffer goes back to this worker once the sink has written it.
-    const parts = serialized?.map((p) => (typeof p.text === 'string' ? p : { ...p, release: () => this.#recycle(p.text as Uint8Array) }));
-    const batch: Batch = { ...rest, artifact: job.artifact, rows: [], ...(parts ? { serialized: parts } : {}), ...(failed ? { failed: fromWire(failed) } : {}) };
-    try {
-      await job.push(batch);
-      this.send({ t: 'credit', id });
-    } catch {
-      // The queue was closed by a fatal error (the run is ending): stop this artifact.
-      this.send({ t: 'abort', id });
-    }
-  }
-}
 
 export class WorkerPool {
   #workers: PoolWorker[] = [];
