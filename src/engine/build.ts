@@ -8,7 +8,7 @@ import { validateComponentOptions } from '../config/options.js';
 import type { ComponentModule } from '../spec.js';
 import type { ComponentContext, Sink, Source } from '../types.js';
 import type { CollectPlan } from './collect.js';
-import { make, planOf, type StageConfig } from './plan.js';
+import { make, planOf } from './plan.js';
 
 export interface BuiltPipeline {
   source: Source & { concurrency?: number };
@@ -17,11 +17,10 @@ export interface BuiltPipeline {
   /** Every loader and mapper may run in worker threads. */
   parallel: boolean;
   /** The loader chain as configured (or defaulted), for worker threads to build again. */
-  loaders: StageConfig[];
+  loaders: ComponentConfig[];
 }
 
 export type LoaderResolver = (type: string) => ComponentModule | undefined | Promise<ComponentModule | undefined>;
-
 
 export async function buildPipeline(cfg: PipelineConfig, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<BuiltPipeline> {
   const source = await make<BuiltPipeline['source']>(cfg.source, ctx);
@@ -34,11 +33,11 @@ export async function buildPipeline(cfg: PipelineConfig, ctx: ComponentContext, 
  * The loader chain to run: the pipeline's own, or the first mapper's default (its options
  * validated here, on the main thread: worker threads receive the result).
  */
-export async function loaderChain(cfg: Pick<PipelineConfig, 'loader' | 'mappers'>, loaderModule: LoaderResolver): Promise<StageConfig[]> {
+export async function loaderChain(cfg: Pick<PipelineConfig, 'loader' | 'mappers'>, loaderModule: LoaderResolver): Promise<ComponentConfig[]> {
   if (cfg.loader?.length) return cfg.loader;
   const firstSpec = cfg.mappers[0]?.module.spec;
   const declared = firstSpec?.consumes === 'records' && firstSpec.defaultLoader ? firstSpec.defaultLoader : [{ type: 'lines' }];
-  const chain: StageConfig[] = [];
+  const chain: ComponentConfig[] = [];
   for (const [i, { type, ...options }] of declared.entries()) {
     const module = await loaderModule(type);
     if (!module) throw new PipeError('PIPE_INTERNAL', `mapper ${firstSpec?.type} declares an unknown default loader ${type}`);
@@ -51,7 +50,7 @@ export async function loaderChain(cfg: Pick<PipelineConfig, 'loader' | 'mappers'
 }
 
 /** The loader and mapper chains; also built inside each worker thread (see planOf). */
-export async function buildPlan(cfg: Pick<PipelineConfig, 'file' | 'loader' | 'mappers'>, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<{ plan: CollectPlan; parallel: boolean; loaders: StageConfig[] }> {
+export async function buildPlan(cfg: Pick<PipelineConfig, 'file' | 'loader' | 'mappers'>, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<{ plan: CollectPlan; parallel: boolean; loaders: ComponentConfig[] }> {
   const loaders = await loaderChain(cfg, loaderModule);
   return { ...(await planOf(cfg.file, loaders, cfg.mappers, ctx)), loaders };
 }

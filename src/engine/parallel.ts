@@ -7,9 +7,9 @@
  *
  * Starting a worker costs about a tenth of a second (a V8 isolate, Node's bootstrap, the engine's
  * modules); bin/pipe.js starts up to two before the CLI loads (prestart.ts), and the pool adopts
- * them. The pool does not make the run wait for a worker either: until a worker is ready, small artifacts are
- * decoded on the main thread, so a run of one small file ends before a worker could have started,
- * and a long run puts the start-up time to use. Should no worker start at all, every artifact is
+ * them. The pool does not make the run wait for a worker either: until a worker is ready, small
+ * artifacts are decoded on the main thread, so a run of one small file ends before a worker could
+ * have started, and a long run puts the start-up time to use. Should no worker start at all, every artifact is
  * decoded on the main thread (with a warning), as when threads are off.
  */
 import { PipeError } from '../errors.js';

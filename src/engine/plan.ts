@@ -9,9 +9,6 @@ import { autoDecompress } from '../loaders/decompress.js';
 import type { ComponentContext, Loader, Mapper } from '../types.js';
 import type { CollectPlan } from './collect.js';
 
-/** A loader or mapper ready to create: its type, where it was configured, its validated options, its module. */
-export type StageConfig = ComponentConfig;
-
 /** Loader types that decompress: listing one turns automatic detection off. */
 const DECOMPRESSORS = new Set(['gzip']);
 
@@ -25,7 +22,7 @@ export async function make<T>(c: ComponentConfig, ctx: ComponentContext): Promis
 }
 
 /** `parallel` says whether every stage may run in a worker thread. */
-export async function planOf(file: string, loaderConfigs: StageConfig[], mapperConfigs: StageConfig[], ctx: ComponentContext): Promise<{ plan: CollectPlan; parallel: boolean }> {
+export async function planOf(file: string, loaderConfigs: ComponentConfig[], mapperConfigs: ComponentConfig[], ctx: ComponentContext): Promise<{ plan: CollectPlan; parallel: boolean }> {
   const mappers: Mapper[] = [];
   for (const m of mapperConfigs) mappers.push(await make<Mapper>(m, ctx));
   const loaders: Loader[] = [];

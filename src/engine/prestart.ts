@@ -19,7 +19,7 @@ export function prestartCount(args: string[]): number {
   let threads = availableParallelism();
   for (let i = 1; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--' ) break;
+    if (a === '--') break;
     if (a === '-h' || a === '--help' || a === '--dry-run') return 0;
     const value = a === '--threads' ? args[i + 1] : a.startsWith('--threads=') ? a.slice('--threads='.length) : undefined;
     if (value === undefined) continue;

@@ -4,19 +4,19 @@
  * components need are imported.
  */
 import { importBuiltin, type DecodingKind } from '../builtin-modules.js';
-import type { PipelineConfig } from '../config/load.js';
+import type { ComponentConfig, PipelineConfig } from '../config/load.js';
 import { importComponent, isModuleSpecifier } from '../config/resolve.js';
 import { PipeError } from '../errors.js';
 import type { ComponentModule } from '../spec.js';
 import type { StateStore } from '../state/store.js';
 import type { Logger } from '../types.js';
-import { planOf, type StageConfig } from './plan.js';
+import { planOf } from './plan.js';
 import type { CollectPlan } from './collect.js';
 import type { WireComponent, WorkerInit } from './wire.js';
 
 /** The decoding half of a pipeline's configuration, as it crosses to a worker thread. */
-export function wirePlan(cfg: Pick<PipelineConfig, 'file' | 'baseDir' | 'mappers'>, loaders: StageConfig[]): Omit<WorkerInit, 'partition'> {
-  const strip = ({ type, path, line, options }: StageConfig): WireComponent => ({ type, path, line, options });
+export function wirePlan(cfg: Pick<PipelineConfig, 'file' | 'baseDir' | 'mappers'>, loaders: ComponentConfig[]): Omit<WorkerInit, 'partition'> {
+  const strip = ({ type, path, line, options }: ComponentConfig): WireComponent => ({ type, path, line, options });
   return { file: cfg.file, baseDir: cfg.baseDir, loaders: loaders.map(strip), mappers: cfg.mappers.map(strip) };
 }
 
@@ -31,7 +31,7 @@ async function resolveModule(kind: DecodingKind, type: string, baseDir: string):
  * Parallel components use no store: one that tried would fail loudly rather than share state.
  */
 export async function workerPlan(init: Omit<WorkerInit, 'partition'>, log: Logger): Promise<CollectPlan> {
-  const withModule = async (kind: DecodingKind, c: WireComponent): Promise<StageConfig> => ({ ...c, module: await resolveModule(kind, c.type, init.baseDir) });
+  const withModule = async (kind: DecodingKind, c: WireComponent): Promise<ComponentConfig> => ({ ...c, module: await resolveModule(kind, c.type, init.baseDir) });
   const mappers = await Promise.all(init.mappers.map((c) => withModule('mapper', c)));
   const loaders = await Promise.all(init.loaders.map((c) => withModule('loader', c)));
   const store = new Proxy({}, { get: () => { throw new PipeError('PIPE_INTERNAL', 'the state store is not available in worker threads'); } }) as StateStore;

@@ -1,7 +1,7 @@
 /**
  * A worker thread that decodes artifacts: it builds the pipeline's loaders and mappers from the
- * configuration the main thread validated, receives raw bytes from the main thread, and posts back batches whose rows
- * are already JSON lines. Decompression, parsing, mapping and JSON.stringify all happen here, on
+ * configuration the main thread validated, receives raw bytes from the main thread, and posts
+ * back batches whose rows are already JSON lines. Decompression, parsing, mapping and JSON.stringify all happen here, on
  * every core; the main thread keeps the I/O, the state and the commits.
  */
 import { Readable } from 'node:stream';

@@ -31,9 +31,11 @@ import type { JsonRecordDecoder, JsonSelectOptions } from './json-stream.js';
 
 /**
  * The streaming decoder (and stream-json under it), imported when a document first needs it:
- * most never do, and a worker thread starts sooner without it.
+ * most never do, and a worker thread starts sooner without it. Once a decoder exists the module
+ * is loaded, so code holding one uses `loaded` without another await per chunk.
  */
-const streaming = (): Promise<typeof import('./json-stream.js')> => import('./json-stream.js');
+let loaded: typeof import('./json-stream.js') | undefined;
+const streaming = async (): Promise<typeof import('./json-stream.js')> => (loaded ??= await import('./json-stream.js'));
 
 export const DEFAULT_MAX_IN_MEMORY_BYTES = 32 * 1024 * 1024;
 
@@ -131,7 +133,7 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
         const chunk = chunks[c]!;
         // Let each replayed chunk go once decoded: up to maxInMemoryBytes are buffered at the switch.
         chunks[c] = EMPTY;
-        const failure = (await streaming()).attempt(() => d.write(chunk, out));
+        const failure = loaded!.attempt(() => d.write(chunk, out));
         for (let i = 0; i < out.length; i++) {
           yield out[i];
           signal.throwIfAborted();
@@ -193,7 +195,7 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
       decoder = yield* (await streaming()).decodeInMemory(bytes, options, signal);
     }
     const d = decoder;
-    const failure = (await streaming()).attempt(() => d.end(out));
+    const failure = loaded!.attempt(() => d.end(out));
     yield* out;
     out.length = 0;
     if (failure) throw failure;
