@@ -204,6 +204,22 @@ export interface ArtifactMapper {
    * every earlier record.
    */
   skip?(value: unknown, ctx: RecordContext): void;
+  /**
+   * A fast path, used when this mapper is the last of the chain and rows are serialized where they
+   * are mapped: writes the row `map` would return as its JSON line straight into `sink` (exactly
+   * `JSON.stringify` of that row, with no row object built) and returns WRITTEN; for anything else
+   * (an error, a dropped record, a fan-out) it returns what `map` would.
+   */
+  write?(value: unknown, ctx: RecordContext, sink: LineSink): MapResult | typeof WRITTEN;
+}
+
+/** What `ArtifactMapper.write` returns when it wrote the row itself. */
+export const WRITTEN: unique symbol = Symbol('written');
+
+/** Takes rows already written as JSON (see ArtifactMapper.write). */
+export interface LineSink {
+  /** One row's JSON line (without the newline) and the row's `_time`, which picks its partition. */
+  line(json: string, time: string): void;
 }
 
 export interface Mapper {

@@ -19,9 +19,9 @@ import { PipeError, toPipeError } from '../errors.js';
 import { detectCompression, SNIFF_BYTES } from '../loaders/decompress.js';
 import { positionId } from '../rows.js';
 import {
-  RecordBatch, RowError, RowSkip,
+  RecordBatch, RowError, RowSkip, WRITTEN,
   type Artifact, type ArtifactMapper, type ArtifactRef, type Batch, type Loader, type Mapper, type RecordContext, type ResumePoint,
-  type Row, type StreamStage,
+  type LineSink, type Row, type RowErrorRecord, type SerializedPart, type StreamStage,
 } from '../types.js';
 
 export interface CollectPlan {
@@ -32,6 +32,17 @@ export interface CollectPlan {
   /** Whether the engine turns records into rows before the first mapper. */
   baseRows: boolean;
   batchSize: number;
+  /**
+   * Serializes rows the moment they are mapped (a worker thread's RowWriter): batches then carry
+   * JSON lines (`serialized`, `rowCount`) instead of row objects. Without it, batches carry rows.
+   */
+  rowWriter?: () => RowWriting;
+}
+
+/** Rows in, JSON lines per partition out (src/sinks/serialize.ts RowWriter). */
+export interface RowWriting extends LineSink {
+  add(row: Row): RowErrorRecord | undefined;
+  take(): SerializedPart[];
 }
 
 /** Turns a raw record into a row when no format mapper does: a line becomes `{ message }`. */
@@ -50,18 +61,44 @@ export function mapperChain(plan: Pick<CollectPlan, 'mappers' | 'baseRows'>, ref
   return chain;
 }
 
-export class BatchBuilder {
+export class BatchBuilder implements LineSink {
   batch: Batch;
-  constructor(readonly artifact: ArtifactRef) {
+  /** Rows given to the writer since the last take. */
+  #written = 0;
+  constructor(readonly artifact: ArtifactRef, readonly writer?: RowWriting) {
     this.batch = BatchBuilder.empty(artifact);
   }
   static empty(artifact: ArtifactRef): Batch {
     return { artifact, rows: [], rowErrors: [], position: 0, bytes: 0, skipped: 0, filtered: 0 };
   }
+  /** Records the current batch accounts for: rows, row errors, filtered and skipped. */
+  get size(): number {
+    const b = this.batch;
+    return b.rows.length + this.#written + b.rowErrors.length + b.filtered + b.skipped;
+  }
+  row(row: Row, seq: number): void {
+    if (!this.writer) {
+      this.batch.rows.push(row);
+      return;
+    }
+    const e = this.writer.add(row);
+    if (!e) this.#written++;
+    else this.batch.rowErrors.push({ ...e, artifact: this.artifact.identity, position: { row: seq + 1 } });
+  }
+  /** A row its mapper wrote as JSON (only called when there is a writer: see `emit`). */
+  line(json: string, time: string): void {
+    this.writer!.line(json, time);
+    this.#written++;
+  }
   take(position: number, bytes: number): Batch {
     const b = this.batch;
     b.position = position;
     b.bytes = bytes;
+    if (this.writer) {
+      b.serialized = this.writer.take();
+      b.rowCount = this.#written;
+      this.#written = 0;
+    }
     this.batch = BatchBuilder.empty(this.artifact);
     return b;
   }
@@ -83,9 +120,15 @@ export function emit(chain: ArtifactMapper[], i: number, value: unknown, ctx: Re
   } else if (Array.isArray(value) && i > 0) {
     for (const v of value) emit(chain, i, v, ctx, out);
   } else if (i === chain.length) {
-    out.batch.rows.push(value as Row);
+    out.row(value as Row, ctx.seq);
   } else {
-    emit(chain, i + 1, chain[i]!.map(value, ctx), ctx, out);
+    const m = chain[i]!;
+    if (m.write !== undefined && out.writer !== undefined && i === chain.length - 1) {
+      const r = m.write(value, ctx, out);
+      if (r !== WRITTEN) emit(chain, i + 1, r, ctx, out);
+    } else {
+      emit(chain, i + 1, m.map(value, ctx), ctx, out);
+    }
   }
 }
 
@@ -196,7 +239,7 @@ export async function decodeArtifact(
 ): Promise<void> {
   const chain = mapperChain(plan, artifact);
   const first = chain[0];
-  const out = new BatchBuilder(artifact);
+  const out = new BatchBuilder(artifact, plan.rowWriter?.());
   const counter = new ByteCounter();
   const base = at?.byte ?? 0;
   let seq = at?.record ?? 0;
@@ -230,8 +273,7 @@ export async function decodeArtifact(
     if (seq < resumeFrom) first?.skip?.(record, ctx);
     else emit(chain, 0, record, ctx, out);
     seq++;
-    const b = out.batch;
-    return b.rows.length + b.rowErrors.length + b.filtered + b.skipped >= plan.batchSize;
+    return out.size >= plan.batchSize;
   };
   const consume = async (records: AsyncIterable<unknown>): Promise<void> => {
     for await (const item of records) {

@@ -7,8 +7,8 @@
 import { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { PipeError, toPipeError } from '../errors.js';
-import { BufferSource, serializeRows } from '../sinks/serialize.js';
-import { batchRows, type Batch, type Logger } from '../types.js';
+import { BufferSource, RowWriter } from '../sinks/serialize.js';
+import type { Batch, Logger } from '../types.js';
 import { decodeArtifact, type CollectPlan } from './collect.js';
 import { workerPlan } from './worker-plan.js';
 import { toWire, type FromWorker, type ToWorker, type WorkerInit } from './wire.js';
@@ -52,14 +52,12 @@ async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, {
   const push = async (b: Batch): Promise<void> => {
     while (job.credits === 0) await new Promise<void>((r) => (job.wake = r));
     job.credits--;
-    const { parts, errors } = serializeRows(b.rows, init.partition, buffers);
-    const rowErrors = errors.length ? [...b.rowErrors, ...errors.map((e) => ({ ...e, artifact: m.ref.identity }))] : b.rowErrors;
+    // Rows were written as they were mapped (plan.rowWriter), into ArrayBuffers of their own (never
+    // Buffer's shared pool): they are moved to the main thread, not copied.
     const { artifact: _a, rows: _r, failed, ...rest } = b;
-    // serializeRows writes UTF-8 into ArrayBuffers of their own (never Buffer's shared pool):
-    // they are moved to the main thread, not copied.
-    const serialized = parts;
+    const serialized = rest.serialized ?? [];
     const transfer = serialized.map((p) => (p.text as Uint8Array).buffer as ArrayBuffer);
-    port.postMessage({ t: 'batch', id: m.id, batch: { ...rest, rowErrors, rowCount: batchRows(b) - errors.length, serialized, ...(failed ? { failed: toWire(failed) } : {}) } } satisfies FromWorker, transfer);
+    port.postMessage({ t: 'batch', id: m.id, batch: { ...rest, serialized, ...(failed ? { failed: toWire(failed) } : {}) } } satisfies FromWorker, transfer);
   };
   try {
     await previous;
@@ -72,7 +70,7 @@ async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, {
 }
 
 async function main(init: WorkerInit): Promise<void> {
-  const plan = await workerPlan(init, log);
+  const plan: CollectPlan = { ...(await workerPlan(init, log)), rowWriter: () => new RowWriter(init.partition, buffers) };
   port.on('message', (m: ToWorker) => {
     if (m.t === 'init') return;
     if (m.t === 'recycle') {

@@ -37,6 +37,11 @@ export interface LineSplitterOptions {
 export const RAW_PREVIEW_BYTES = 200;
 
 const LF = 0x0a;
+/**
+ * Lines decoded together. A whole artifact can arrive as one chunk (an inflated gzip file): decoding
+ * each line on its own then made one string per line, all alive until the chunk's rows were mapped.
+ */
+const SPAN_BYTES = 1024 * 1024;
 const CR = 0x0d;
 
 export class LineSplitter {
@@ -75,9 +80,7 @@ export class LineSplitter {
     const last = chunk.lastIndexOf(LF);
     if (last >= 0) this.#boundary = before + last + 1;
     if (last >= start) {
-      // No line inside a span shorter than the limit can be over it, so only check long spans.
-      if (last - start <= this.#max) this.#splitSpan(chunk, start, last, out);
-      else this.#splitEach(chunk, start, last, out);
+      this.#splitLines(chunk, start, last, out);
       start = last + 1;
     }
     if (start < chunk.length) this.#append(chunk.subarray(start));
@@ -92,6 +95,22 @@ export class LineSplitter {
   /** Input bytes up to the end of the last line given out (see the top of the file). */
   get boundary(): number {
     return this.#boundary;
+  }
+
+  /**
+   * The complete lines of chunk[start, last) (`last` is a newline), in spans of up to SPAN_BYTES
+   * that end at a newline: one `toString` and `split` each, whose lines are slices of one string.
+   * No line inside a span shorter than the limit can be over it, so only longer spans are split
+   * line by line (each line decoded on its own, and checked).
+   */
+  #splitLines(chunk: Buffer, start: number, last: number, out: LineItem[]): void {
+    for (let s = start; s <= last; ) {
+      let e = last - s <= SPAN_BYTES ? last : chunk.lastIndexOf(LF, s + SPAN_BYTES);
+      if (e < s) e = chunk.indexOf(LF, s);
+      if (e - s <= this.#max) this.#splitSpan(chunk, s, e, out);
+      else this.#splitEach(chunk, s, e, out);
+      s = e + 1;
+    }
   }
 
   #splitSpan(chunk: Buffer, start: number, end: number, out: LineItem[]): void {

@@ -65,6 +65,8 @@ export const DEFAULT_VPC_FORMAT: readonly string[] = [
 /** What a field name looks like; a name AWS adds later is accepted and kept as a string. */
 const NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 
+const PLAIN_KEY = /^[a-z][a-z0-9_]*$/;
+
 function snake(name: string): string {
   return name.replaceAll('-', '_');
 }
@@ -78,6 +80,17 @@ export interface VpcFormat {
   readonly start: number;
   readonly end: number;
   readonly status: number;
+  /**
+   * What comes before each field's value in the row's JSON: `{"version":`, `,"account_id":` …
+   * Only used when `plainKeys`.
+   */
+  readonly prefixes: readonly string[];
+  /**
+   * Every key starts with a letter and none repeats (as NAME and the duplicate checks ensure for any
+   * format that reaches here): JSON.stringify of a row keeps the keys in this order, none needs
+   * escaping, and none is `_time`, `_id` or `_source`.
+   */
+  readonly plainKeys: boolean;
 }
 
 export function compileVpcFormat(names: readonly string[]): VpcFormat {
@@ -92,6 +105,8 @@ export function compileVpcFormat(names: readonly string[]): VpcFormat {
     names: [...names],
     keys,
     ints,
+    prefixes: keys.map((k, i) => `${i === 0 ? '{' : ','}${JSON.stringify(k)}:`),
+    plainKeys: new Set(keys).size === keys.length && keys.every((k) => PLAIN_KEY.test(k)),
     start: names.indexOf('start'),
     end: names.indexOf('end'),
     status: names.indexOf('log-status'),

@@ -11,8 +11,8 @@
 import { PipeError } from '../errors.js';
 import { isoTime, positionId } from '../rows.js';
 import type { ComponentSpec } from '../spec.js';
-import type { ArtifactMapper, ComponentContext, Mapper, MapResult, RecordContext, Row } from '../types.js';
-import { RowError, RowSkip } from '../types.js';
+import type { ArtifactMapper, ComponentContext, LineSink, Mapper, MapResult, RecordContext, Row } from '../types.js';
+import { RowError, RowSkip, WRITTEN } from '../types.js';
 import { cloudWatchDelivery, settleFanOut, type CloudWatchEvent, type Part, checkBy, NO_CONTEXT } from './common.js';
 import { compileVpcFormat, DEFAULT_VPC_FORMAT, headerFields, parseVpcFormat, type VpcFormat } from './vpcflow-fields.js';
 
@@ -108,6 +108,81 @@ export function mapVpcFlowLine(format: VpcFormat, line: string, fallbackMs?: num
   return row;
 }
 
+/**
+ * The JSON `mapVpcFlowLine` plus `_id` and `_source` would give, built straight from the line:
+ * JSON.stringify of that row, byte for byte, without the row. An integer's digits are its JSON
+ * unless they start with a zero or are too long to be read exactly; a string needs no escaping
+ * unless it holds a quote, a backslash, a control character or a surrogate (the tokenizer notes
+ * one as it passes). Anything unusual (a blank line, a field count or an integer problem, no time)
+ * returns undefined: `mapVpcFlowLine` then gives the verdict, and the error, as it always has.
+ * `null`: a NODATA or SKIPDATA line dropped (`skipNoData`).
+ */
+export function vpcFlowJson(
+  format: VpcFormat, line: string, skipNoData: boolean, sink: LineSink, id: string, sourceJson: string,
+): typeof WRITTEN | null | undefined {
+  const { ints, prefixes } = format;
+  const want = ints.length;
+  const len = line.length;
+  let json = '';
+  let count = 0;
+  let start: number | undefined;
+  let end: number | undefined;
+  let noData = false;
+  let i = 0;
+  for (;;) {
+    while (i < len && isSpace(line.charCodeAt(i))) i++;
+    if (i >= len) break;
+    const startTok = i;
+    let escape = false;
+    for (; i < len; i++) {
+      const c = line.charCodeAt(i);
+      if (c <= 32 && isSpace(c)) break;
+      if (c < 32 || c === 34 || c === 92 || (c >= 0xd800 && c <= 0xdfff)) escape = true;
+    }
+    if (count >= want) return undefined;
+    const tok = line.slice(startTok, i);
+    let value: string;
+    if (tok === '-') {
+      value = 'null';
+    } else if (ints[count]) {
+      const t = intJson(tok);
+      if (t === undefined) return undefined;
+      value = t;
+      if (count === format.start) start = Number(tok);
+      else if (count === format.end) end = Number(tok);
+    } else {
+      if (count === format.status && (tok === 'NODATA' || tok === 'SKIPDATA')) noData = true;
+      value = escape ? JSON.stringify(tok) : `"${tok}"`;
+    }
+    json += prefixes[count]! + value;
+    count++;
+  }
+  if (count !== want) return undefined;
+  if (noData && skipNoData) return null;
+  const time = isoSeconds(safe(start)) ?? isoSeconds(safe(end)) ?? isoTime(Date.now());
+  if (time === undefined) return undefined;
+  sink.line(`${json},"_time":"${time}","_id":"${id}","_source":${sourceJson}}`, time);
+  return WRITTEN;
+}
+
+/** A field's number as intValue reads it: undefined beyond 2^53 (where the digits stay text). */
+function safe(n: number | undefined): number | undefined {
+  return n !== undefined && Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** An integer token's JSON as intValue + JSON.stringify would give it, or undefined when it is not digits. */
+function intJson(tok: string): string | undefined {
+  const n = tok.length;
+  for (let k = 0; k < n; k++) {
+    const c = tok.charCodeAt(k);
+    if (c < 48 || c > 57) return undefined;
+  }
+  // Up to 15 digits always read exactly; a leading zero is dropped by the number.
+  if (n <= 15 && (n === 1 || tok.charCodeAt(0) !== 48)) return tok;
+  const v = Number(tok);
+  return Number.isSafeInteger(v) ? String(v) : `"${tok}"`;
+}
+
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 const MAX_SECONDS = 8.64e12;
 let cachedDay = NaN;
@@ -144,6 +219,8 @@ class VpcArtifactMapper implements ArtifactMapper {
   #format: VpcFormat;
   readonly #settings: Settings;
   readonly #ctx: ComponentContext;
+  #source = '';
+  #sourceJson = '""';
 
   constructor(settings: Settings, ctx: ComponentContext) {
     this.#settings = settings;
@@ -162,6 +239,18 @@ class VpcArtifactMapper implements ArtifactMapper {
 
   skip(value: unknown, ctx: RecordContext): void {
     this.#header(value, ctx.seq);
+  }
+
+  write(value: unknown, ctx: RecordContext, sink: LineSink): MapResult | typeof WRITTEN {
+    // The first record may be a header (the object path looks): from the second on, the fast path.
+    if (typeof value !== 'string' || ctx.seq === 0 || !this.#format.plainKeys) return this.map(value, ctx);
+    const source = ctx.artifact.uri;
+    if (source !== this.#source) {
+      this.#source = source;
+      this.#sourceJson = JSON.stringify(source);
+    }
+    const r = vpcFlowJson(this.#format, value, this.#settings.skipNoData, sink, positionId(ctx.artifact.identity, ctx.seq), this.#sourceJson);
+    return r === undefined ? this.map(value, ctx) : r;
   }
 
   map(value: unknown, ctx: RecordContext): MapResult {

@@ -132,6 +132,35 @@ describe('LineSplitter (pure)', () => {
     s.push(Buffer.from('abcd\nabcdef\nab\n'), out);
     expect(plain(out)).toEqual(['abcd', { code: 'PIPE_LINE_TOO_LONG', message: 'line of 6 bytes is longer than maxLineBytes (4)', raw: 'abcdef' }, 'ab']);
   });
+
+  // A whole inflated artifact arrives as one chunk: it is split in spans of about 1 MiB, each ending
+  // on a newline. Lines across span ends, over-long lines inside a span, CRLF and multi-byte
+  // characters must come out as they would one line at a time.
+  it.each([
+    ['default limit', 1024 * 1024],
+    ['a limit smaller than a span', 5000],
+  ])('a 5 MB chunk is the same lines as the text split whole (%s)', (_name, maxLineBytes) => {
+    const lines: string[] = [];
+    for (let i = 0, length = 0; length < 5 * 1024 * 1024; i++) {
+      if (i % 977 === 0) lines.push('é'.repeat(3000 + (i % 5000)));
+      else if (i % 4001 === 0) lines.push('');
+      else lines.push(`line ${i} ${'x'.repeat(i % 300)}${i % 3 === 0 ? '\r' : ''}`);
+      length += lines.at(-1)!.length + 1;
+    }
+    const text = lines.join('\n') + '\n';
+    const s = new LineSplitter({ maxLineBytes });
+    const out: LineItem[] = [];
+    s.push(Buffer.from(text), out);
+    s.end(out);
+    const expected = lines.map((l) => {
+      const line = l.endsWith('\r') ? l.slice(0, -1) : l;
+      const bytes = Buffer.byteLength(line);
+      return bytes > maxLineBytes ? { code: 'PIPE_LINE_TOO_LONG', message: `line of ${bytes} bytes is longer than maxLineBytes (${maxLineBytes})` } : line;
+    });
+    expect(out).toHaveLength(expected.length);
+    expect(plain(out).map((o) => (typeof o === 'string' ? o : { code: (o as RowError).code, message: (o as RowError).message }))).toEqual(expected);
+    expect(s.boundary).toBe(Buffer.byteLength(text));
+  });
 });
 
 describe('lines loader: spec and abort', () => {
