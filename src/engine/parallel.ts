@@ -89,6 +89,10 @@ export class WorkerPool {
       const w = new PoolWorker(this.#init, this.#log, (x, err) => this.#lost(x, err), () => this.#wakeOne());
       this.#workers.push(w);
       this.#readies.push(w.ready.then(() => true));
+      // Artifacts waiting for room (the first worker ready took two) may go to this one now.
+      w.ready.then(() => {
+        for (let i = 0; i < JOBS_PER_WORKER; i++) this.#wakeOne();
+      }, () => undefined);
       // Artifacts already in flight may keep the workers busy for long: look again now and then.
       if (this.#workers.length < this.#size) this.#recheck ??= setInterval(() => void this.#spawn(), 250).unref();
       else clearInterval(this.#recheck);

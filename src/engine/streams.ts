@@ -16,7 +16,7 @@ export async function collectStreams(
       chain = mapperChain(plan, chunk.ref);
       chains.set(chunk.ref.identity, chain);
     }
-    const out = new BatchBuilder(chunk.ref);
+    const out = new BatchBuilder(chunk.ref, plan.rowWriter?.());
     if (chunk.remember?.length) out.batch.remember = [...chunk.remember];
     const rc: RecordContext = {
       artifact: chunk.ref, seq: chunk.firstSeq,
