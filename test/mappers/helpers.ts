@@ -2,8 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { StateStore } from '../../src/state/store.js';
-import type { ArtifactRef, ComponentContext, Logger, MapResult, Mapper, Row } from '../../src/types.js';
-import { RowError, RowSkip } from '../../src/types.js';
+import { expect } from 'vitest';
+import type { ArtifactRef, ComponentContext, LineSink, Logger, MapResult, Mapper, RecordContext, Row } from '../../src/types.js';
+import { RowError, RowSkip, WRITTEN } from '../../src/types.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -90,4 +91,41 @@ export function shuffle<T>(items: readonly T[], random: () => number): T[] {
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
   return a;
+}
+
+export interface WriteOutcome {
+  written: number;
+  mapped: number;
+}
+
+/**
+ * Feeds records through `map` on one artifact mapper and `write` (the JSON fast path) on another,
+ * in step: each row `write` writes must be exactly JSON.stringify of the row `map` returns (and its
+ * time the row's `_time`); whatever `write` does not write must equal what `map` returns. Records
+ * are cloned for each side, since `map` may annotate a parsed event in place.
+ */
+export function agreeWrite(mapper: Mapper, records: unknown[], ref: ArtifactRef = artifact()): WriteOutcome {
+  const byMap = mapper.forArtifact(ref);
+  const byWrite = mapper.forArtifact(ref);
+  const got: Array<{ json: string; time: string }> = [];
+  const sink: LineSink = { line: (json, time, tail = '') => got.push({ json: json + tail, time }) };
+  const outcome: WriteOutcome = { written: 0, mapped: 0 };
+  records.forEach((record, seq) => {
+    const ctx: RecordContext = { artifact: ref, seq, remember: () => {} };
+    const expected = byMap.map(structuredClone(record), ctx);
+    const before = got.length;
+    const r = byWrite.write!(structuredClone(record), ctx, sink);
+    if (r === WRITTEN) {
+      expect(got.length, `record ${seq + 1}: one line written`).toBe(before + 1);
+      const row = expected as Row;
+      expect(got[before]!.json, `record ${seq + 1}: ${JSON.stringify(record)}`).toBe(JSON.stringify(row));
+      expect(got[before]!.time).toBe(row._time);
+      outcome.written++;
+    } else {
+      expect(got.length).toBe(before);
+      expect(r, `record ${seq + 1}: ${JSON.stringify(record)}`).toEqual(expected);
+      outcome.mapped++;
+    }
+  });
+  return outcome;
 }

@@ -10,41 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { create, vpcFlowJson, compileVpcFormat } from '../../src/mappers/vpcflow.js';
 import { DEFAULT_VPC_FORMAT } from '../../src/mappers/vpcflow-fields.js';
-import { WRITTEN, type ArtifactRef, type LineSink, type RecordContext, type Row } from '../../src/types.js';
-import { artifact, fakeContext, fixtureLines, prng } from './helpers.js';
+import { WRITTEN, type LineSink } from '../../src/types.js';
+import { agreeWrite, artifact, fakeContext, fixtureLines, prng } from './helpers.js';
 
-interface Outcome {
-  written: number;
-  mapped: number;
-}
-
-/** Feeds `lines` through `map` on one artifact mapper and `write` on another; every result must agree. */
-function agree(options: Record<string, unknown>, lines: string[], ref: ArtifactRef = artifact()): Outcome {
-  const mapper = create(options, fakeContext());
-  const byMap = mapper.forArtifact(ref);
-  const byWrite = mapper.forArtifact(ref);
-  const got: Array<{ json: string; time: string }> = [];
-  const sink: LineSink = { line: (json, time) => got.push({ json, time }) };
-  const outcome: Outcome = { written: 0, mapped: 0 };
-  lines.forEach((line, seq) => {
-    const ctx: RecordContext = { artifact: ref, seq, remember: () => {} };
-    const expected = byMap.map(line, ctx);
-    const before = got.length;
-    const r = byWrite.write!(line, ctx, sink);
-    if (r === WRITTEN) {
-      expect(got.length, `line ${seq + 1}: one line written`).toBe(before + 1);
-      const row = expected as Row;
-      expect(got[before]!.json, `line ${seq + 1}: ${JSON.stringify(line)}`).toBe(JSON.stringify(row));
-      expect(got[before]!.time).toBe(row._time);
-      outcome.written++;
-    } else {
-      expect(got.length).toBe(before);
-      expect(r, `line ${seq + 1}: ${JSON.stringify(line)}`).toEqual(expected);
-      outcome.mapped++;
-    }
-  });
-  return outcome;
-}
+const agree = (options: Record<string, unknown>, lines: string[], ref = artifact()) => agreeWrite(create(options, fakeContext()), lines, ref);
 
 beforeEach(() => {
   // Lines without start or end take the time of reading: both paths must read the same clock.
