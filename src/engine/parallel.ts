@@ -144,24 +144,30 @@ export class WorkerPool {
     // already on their way): the next artifact goes to whichever worker frees up first, so that
     // the last ones do not queue behind a busy worker while another has nothing to do.
     let worker = this.#leastBusy(ready);
-    while (worker.jobs.size >= JOBS_PER_WORKER && !signal.aborted && !this.#failure && !this.#closed) {
+    while (worker.load >= JOBS_PER_WORKER && !signal.aborted && !this.#failure && !this.#closed) {
       await this.#slot(signal);
       worker = this.#leastBusy(this.#workers.filter((w) => w.isReady));
     }
     if (this.#failure) throw this.#failure;
+    // Its place is taken now, before opening (which waits): artifacts chosen meanwhile count it.
+    worker.reserved++;
     let raw;
     let at;
     try {
       ({ raw, at } = await openArtifact(artifact, resumeFrom, await this.#plan(), signal));
     } catch (err) {
+      worker.reserved--;
+      this.#wakeOne();
       await push(openFailure(artifact, err, signal));
       return;
     }
     const it = (raw as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     const id = this.#nextId++;
     const finished = new Promise<void>((resolve) => {
+      worker.reserved--;
       worker.jobs.set(id, { artifact, next: () => it.next(), push, finished: resolve, ended: false, delivery: Promise.resolve() });
     });
+    this.#log.debug(`decoding ${artifact.uri} on thread ${this.#workers.indexOf(worker) + 1} (${worker.load} held)`);
     const onAbort = (): void => worker.send({ t: 'abort', id });
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -194,7 +200,7 @@ export class WorkerPool {
   }
 
   #leastBusy(ready: PoolWorker[]): PoolWorker {
-    return ready.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    return ready.reduce((a, b) => (b.load < a.load ? b : a));
   }
 
   #lost(w: PoolWorker, err: Error): void {

@@ -23,6 +23,8 @@ export interface Job {
 export class PoolWorker {
   readonly thread: Worker;
   readonly jobs = new Map<number, Job>();
+  /** Artifacts handed to this worker that are still being opened (not in `jobs` yet). */
+  reserved = 0;
   readonly ready: Promise<void>;
   isReady = false;
 
@@ -56,6 +58,11 @@ export class PoolWorker {
    * Whether the thread has been busy most of the time lately (event loop utilization over the
    * last quarter second or more): then another worker would help.
    */
+  /** Artifacts this worker holds or is about to: what the pool balances. */
+  get load(): number {
+    return this.jobs.size + this.reserved;
+  }
+
   saturated(): boolean {
     if (!this.isReady) return false;
     const now = performance.now();
