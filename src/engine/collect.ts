@@ -41,6 +41,8 @@ export interface CollectPlan {
 
 /** Rows in, JSON lines per partition out (src/sinks/serialize.ts RowWriter). */
 export interface RowWriting extends LineSink {
+  /** Bytes written since the last take. */
+  readonly bytes: number;
   add(row: Row): RowErrorRecord | undefined;
   take(): SerializedPart[];
 }
@@ -61,6 +63,12 @@ export function mapperChain(plan: Pick<CollectPlan, 'mappers' | 'baseRows'>, ref
   return chain;
 }
 
+/**
+ * Written JSON lines that fill a batch whatever its record count: a batch's lines are held until the
+ * sink writes them, so large rows must not make a batch of `batchSize` records arbitrarily large.
+ */
+export const BATCH_MAX_BYTES = 2 * 1024 * 1024;
+
 export class BatchBuilder implements LineSink {
   batch: Batch;
   /** Rows given to the writer since the last take. */
@@ -75,6 +83,10 @@ export class BatchBuilder implements LineSink {
   get size(): number {
     const b = this.batch;
     return b.rows.length + this.#written + b.rowErrors.length + b.filtered + b.skipped;
+  }
+  /** Whether the batch is full: `records` records, or BATCH_MAX_BYTES of JSON lines written. */
+  full(records: number): boolean {
+    return this.size >= records || (this.writer !== undefined && this.writer.bytes >= BATCH_MAX_BYTES);
   }
   row(row: Row, seq: number): void {
     if (!this.writer) {
@@ -273,7 +285,7 @@ export async function decodeArtifact(
     if (seq < resumeFrom) first?.skip?.(record, ctx);
     else emit(chain, 0, record, ctx, out);
     seq++;
-    return out.size >= plan.batchSize;
+    return out.full(plan.batchSize);
   };
   const consume = async (records: AsyncIterable<unknown>): Promise<void> => {
     for await (const item of records) {

@@ -54,7 +54,8 @@ class LineBytes {
     return this.#buffers?.take(size) ?? Buffer.allocUnsafeSlow(size);
   }
 
-  add(json: string): void {
+  /** Appends one line; returns its bytes. */
+  add(json: string): number {
     // A UTF-16 code unit never takes more than 3 bytes of UTF-8: room for that is room enough.
     const need = this.#used + json.length * 3 + 1;
     if (need > this.#buf.length) {
@@ -63,9 +64,11 @@ class LineBytes {
       this.#buffers?.give(this.#buf.buffer as ArrayBuffer);
       this.#buf = bigger;
     }
-    this.#used += this.#buf.write(json, this.#used);
+    const n = this.#buf.write(json, this.#used);
+    this.#used += n;
     this.#buf[this.#used++] = NEWLINE;
     this.rows++;
+    return n + 1;
   }
 
   /**
@@ -122,6 +125,8 @@ let lastSize = MIN_CAPACITY;
  */
 export class RowWriter implements LineSink {
   #parts = new Map<string, LineBytes>();
+  /** Bytes written since the last `take`. */
+  bytes = 0;
 
   constructor(readonly mode: RowSerializer['partition'], readonly buffers?: BufferSource) {}
 
@@ -136,13 +141,13 @@ export class RowWriter implements LineSink {
         message: `row ${String(row._id ?? '')} cannot be written as JSON: ${(err as Error).message}`,
       };
     }
-    this.#part(partitionOf(row, this.mode)).add(json);
+    this.bytes += this.#part(partitionOf(row, this.mode)).add(json);
     return undefined;
   }
 
   /** A row a mapper wrote as JSON itself (ArtifactMapper.write). */
   line(json: string, time: string): void {
-    this.#part(partitionOfTime(time, this.mode)).add(json);
+    this.bytes += this.#part(partitionOfTime(time, this.mode)).add(json);
   }
 
   #part(partition: string): LineBytes {
@@ -164,6 +169,7 @@ export class RowWriter implements LineSink {
       out.push({ partition, text, rows: part.rows });
     }
     this.#parts.clear();
+    this.bytes = 0;
     if (total > 0) lastSize = Math.min(total, 64 * 1024 * 1024);
     return out;
   }

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { collectArtifact, type CollectPlan } from '../../src/engine/collect.js';
+import { BATCH_MAX_BYTES, collectArtifact, type CollectPlan } from '../../src/engine/collect.js';
 import { autoDecompress } from '../../src/loaders/decompress.js';
 import { create as lines } from '../../src/loaders/lines.js';
 import { create as rename } from '../../src/mappers/rename.js';
@@ -83,6 +83,17 @@ describe('rows serialized as they are mapped', () => {
     const total = written.reduce((n, b) => n + (b.rowCount ?? 0), 0);
     expect(total).toBeGreaterThan(2500);
     if (partition !== 'none') expect(new Set(written.flatMap((b) => Object.keys(text(b, partition)))).size).toBeGreaterThan(1);
+  });
+
+  it('a batch of large rows ends at BATCH_MAX_BYTES of JSON lines, before batchSize records', async () => {
+    const big = 'x'.repeat(40_000);
+    const lines = Array.from({ length: 1000 }, (_, i) => `${i} ${big}`).join('\n') + '\n';
+    const batches = await collect(Buffer.from(lines), [], 'none', true);
+    const sizes = batches.map((b) => (b.serialized ?? []).reduce((n, p) => n + p.text.length, 0));
+    // batchSize is 200 records here (8 MB of these rows): the bytes end each batch first.
+    expect(batches.reduce((n, b) => n + (b.rowCount ?? 0), 0)).toBe(1000);
+    expect(batches.length).toBeGreaterThan(15);
+    for (const n of sizes) expect(n).toBeLessThan(BATCH_MAX_BYTES + 41_000);
   });
 
   it('a row that cannot be written as JSON is a row error at its position; the rest are written', async () => {
