@@ -26,6 +26,7 @@ const scenarios: Array<[string, Scenario]> = [
   ['loader lines (split2)', linesLoader.runSplit2],
   ['mapper cloudtrail', cloudtrail.run],
   ['mapper vpcflow', vpcflow.run],
+  ['mapper vpcflow (write)', vpcflow.runWrite],
   ['source tail (append-to-commit latency)', tailLatency.table],
   ['e2e cloudtrail', e2e.cloudTrail],
   ['e2e vpcflow', e2e.vpcFlow],

@@ -3,7 +3,7 @@
  * lines on spaces. The lines are generated in the shape of the AWS examples with seeded values.
  */
 import { create } from '../../src/mappers/vpcflow.js';
-import type { ComponentContext, RecordContext } from '../../src/types.js';
+import { WRITTEN, type ComponentContext, type LineSink, type RecordContext } from '../../src/types.js';
 import { prng, result, runIfMain, timeBest, type BenchResult } from './harness.js';
 
 const LINES = 400_000;
@@ -59,6 +59,43 @@ export async function run(): Promise<BenchResult> {
   });
   if (mapped.count !== lines.length - 1) throw new Error(`vpcflow bench: ${mapped.count} rows from ${lines.length - 1} lines`);
   return result('mapper vpcflow (map vs split)', mapped.count, bytes, mapped.seconds, baseline.seconds);
+}
+
+/**
+ * The fast path (`write`, used when vpcflow is the last mapper and rows are written where they
+ * are mapped) against what it replaces: `map`, then JSON.stringify of the row.
+ */
+export async function runWrite(): Promise<BenchResult> {
+  const lines = generateLines();
+  const bytes = lines.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
+  const ctx = { pipeline: 'bench', log: { debug() {}, info() {}, warn() {}, error() {} } } as unknown as ComponentContext;
+  const ref = { identity: 'bench#1', uri: 's3://bench/AWSLogs/123456789010/vpcflowlogs/us-east-1/2024/03/01/x.log.gz' };
+  const mapper = create({ skipNoData: false }, ctx);
+  const each = (f: (am: ReturnType<typeof mapper.forArtifact>, line: string, rc: RecordContext) => number) => () => {
+    const am = mapper.forArtifact(ref);
+    const rc: RecordContext = { artifact: ref, seq: 0, remember() {} };
+    let chars = 0;
+    for (let i = 0; i < lines.length; i++) {
+      rc.seq = i;
+      chars += f(am, lines[i]!, rc);
+    }
+    return chars;
+  };
+  const baseline = timeBest(each((am, line, rc) => {
+    const r = am.map(line, rc);
+    return r !== null && typeof r === 'object' && '_id' in r ? JSON.stringify(r).length : 0;
+  }));
+  let written = 0;
+  const sink: LineSink = { line: (json) => (written += json.length) };
+  const fast = timeBest(each((am, line, rc) => {
+    written = 0;
+    const r = am.write!(line, rc, sink);
+    if (r === WRITTEN) return written;
+    return r !== null && typeof r === 'object' && '_id' in r ? JSON.stringify(r).length : 0;
+  }));
+  // The same JSON, character for character (the tests compare it line by line).
+  if (fast.count !== baseline.count) throw new Error(`vpcflow write bench: ${fast.count} characters against ${baseline.count}`);
+  return result('mapper vpcflow (write vs map + JSON.stringify)', lines.length - 1, bytes, fast.seconds, baseline.seconds);
 }
 
 runIfMain(import.meta.url, run);
