@@ -1,5 +1,6 @@
 /** Commander wiring only: parse, call the command, map errors to exit codes. */
 // Commands other than run and backfill are imported when used: every start pays for what it loads.
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { parseTime } from './config/units.js';
@@ -109,10 +110,13 @@ async function runAction(command: 'run' | 'backfill', files: string[], flags: Ru
   }
 }
 
+/** The package's version, as package.json gives it (src/ and dist/ both sit one level below it). */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('pipe')
     .description('Collect AWS and local logs into clean JSONL: exactly once, resumable, streaming.')
-    .version('0.1.0')
+    .version(VERSION)
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError('(run pipe --help for usage)')
     .exitOverride();

@@ -1,8 +1,10 @@
 /** Every command's --help reads like a man page: a description, every option, examples; exit 0. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HELP, type CommandName } from '../../src/commands/help.js';
 import { buildProgram } from '../../src/cli.js';
-import { collect, runCli, spawnCli } from '../helpers/cli.js';
+import { collect, ROOT, runCli, spawnCli } from '../helpers/cli.js';
 
 const COMMANDS = Object.keys(HELP) as CommandName[];
 
@@ -27,6 +29,16 @@ describe('pipe <command> --help', () => {
       expect(r.stdout, o.flags).toContain(o.flags);
       expect(o.description.length, `${name} ${o.flags} has a description`).toBeGreaterThan(5);
     }
+  });
+
+  it('pipe --version prints the version package.json gives, which the changelog names last', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
+    const changelog = readFileSync(join(ROOT, 'README.md'), 'utf8').split('## Changelog')[1] ?? '';
+    const versions = [...changelog.matchAll(/^- (\d+\.\d+\.\d+):/gm)].map((m) => m[1]);
+    expect(versions.at(-1)).toBe(pkg.version);
   });
 
   it('pipe --help points at the per-command help', async () => {
