@@ -23,8 +23,8 @@ export interface BuiltPipeline {
 export type LoaderResolver = (type: string) => ComponentModule | undefined | Promise<ComponentModule | undefined>;
 
 export async function buildPipeline(cfg: PipelineConfig, ctx: ComponentContext, loaderModule: LoaderResolver): Promise<BuiltPipeline> {
-  const source = await make<BuiltPipeline['source']>(cfg.source, ctx);
-  const sink = await make<Sink>(cfg.sink, ctx);
+  const source = await make<BuiltPipeline['source']>(cfg.source, ctx, cfg.file);
+  const sink = await make<Sink>(cfg.sink, ctx, cfg.file);
   const { plan, parallel, loaders } = await buildPlan(cfg, ctx, loaderModule);
   return { source, sink, plan, parallel, loaders };
 }

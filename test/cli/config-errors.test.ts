@@ -41,6 +41,27 @@ describe('configuration errors through the CLI', () => {
     expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  // A third-party component's own create() may refuse its options; the run then exits 2 naming
+  // the file, line and place, as for any configuration error (a loader's once exited 1 as internal).
+  it.each([
+    ['loader', 'loader:\n  - ./bad.mjs#BadLoader\n', ':4: loader[0] ./bad.mjs#BadLoader: needs a dictionary file'],
+    ['mapper', 'mappers:\n  - cloudtrail\n  - ./bad.mjs#BadMapper\n', ':5: mappers[1] ./bad.mjs#BadMapper: needs a dictionary file'],
+  ])('a third-party %s whose create throws: exit 2, file, line and place named', async (_kind, block, expected) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bad.mjs'), `
+const refuse = () => { throw new Error('needs a dictionary file'); };
+export const BadLoader = { spec: { kind: 'loader', type: 'bad', summary: 'refuses', options: {} }, create: refuse };
+export const BadMapper = { spec: { kind: 'mapper', type: 'bad', summary: 'refuses', options: {} }, create: refuse };
+`);
+    const file = join(dir, 'p.yml');
+    writeFileSync(file, `name: a\n${OK_SOURCE}\n${block}${OK_SINK}\n`);
+    const run = await runCli(['run', file, '--state', join(dir, 's.db')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`${file}${expected}`);
+    expect(run.stderr).toContain('PIPE_CONFIG_INVALID');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('reports every problem of a file at once', async () => {
     const dir = tempDir();
     const file = join(dir, 'p.yml');
