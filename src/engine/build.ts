@@ -8,6 +8,7 @@ import { validateComponentOptions } from '../config/options.js';
 import type { ComponentModule } from '../spec.js';
 import type { ComponentContext, Sink, Source } from '../types.js';
 import type { CollectPlan } from './collect.js';
+import { writingRows } from '../sinks/serialize.js';
 import { make, planOf } from './plan.js';
 
 export interface BuiltPipeline {
@@ -26,7 +27,8 @@ export async function buildPipeline(cfg: PipelineConfig, ctx: ComponentContext, 
   const source = await make<BuiltPipeline['source']>(cfg.source, ctx, cfg.file);
   const sink = await make<Sink>(cfg.sink, ctx, cfg.file);
   const { plan, parallel, loaders } = await buildPlan(cfg, ctx, loaderModule);
-  return { source, sink, plan, parallel, loaders };
+  // Decoded on the main thread, rows are written as JSON as they are mapped, when the sink says how.
+  return { source, sink, plan: sink.serializer ? writingRows(plan, sink.serializer.partition) : plan, parallel, loaders };
 }
 
 /**

@@ -13,7 +13,6 @@
  * decoded on the main thread (with a warning), as when threads are off.
  */
 import { PipeError } from '../errors.js';
-import { RowWriter } from '../sinks/serialize.js';
 import type { Artifact, Batch, Logger } from '../types.js';
 import { collectArtifact, openArtifact, openFailure, type ArtifactResume, type CollectPlan } from './collect.js';
 import { PoolWorker } from './pool-worker.js';
@@ -71,8 +70,7 @@ export class WorkerPool {
   }
 
   #plan(): Promise<CollectPlan> {
-    // Rows decoded here are written as JSON as they are mapped, as in the workers.
-    this.#mainPlan ??= workerPlan(this.#init, this.#log).then((plan) => ({ ...plan, rowWriter: () => new RowWriter(this.#init.partition) }));
+    this.#mainPlan ??= workerPlan(this.#init, this.#log);
     return this.#mainPlan;
   }
 

@@ -8,12 +8,11 @@ import { EventEmitter } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PipeError, toPipeError } from '../errors.js';
-import { RowWriter } from '../sinks/serialize.js';
 import { LISTING_STREAM, STREAMS_STREAM, type Lock, type RunSummary, type StateStore } from '../state/store.js';
 import { batchRows, type Artifact, type ArtifactOutcome, type Batch, type ComponentContext, type ListContext, type Logger, type SourceScope } from '../types.js';
 import type { BuiltPipeline } from './build.js';
 import { Channel } from './channel.js';
-import { collectArtifact, type ArtifactResume, type CollectPlan } from './collect.js';
+import { collectArtifact, type ArtifactResume } from './collect.js';
 import { collectStreams } from './streams.js';
 import { WorkerPool } from './parallel.js';
 import { endPrestarted } from './prestart.js';
@@ -257,11 +256,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
   }
 
   async #produce(lock: Lock, signal: AbortSignal, push: (b: Batch) => Promise<void>): Promise<void> {
-    const { source, sink } = this.#built;
-    // Decoded here, rows are written as JSON the moment they are mapped, as workers do, when the
-    // sink says how (src/sinks/serialize.ts RowWriter).
-    const serializer = sink.serializer;
-    const plan: CollectPlan = serializer ? { ...this.#built.plan, rowWriter: () => new RowWriter(serializer.partition) } : this.#built.plan;
+    const { source, plan } = this.#built;
     const { store, pipeline: name } = this.#opts;
     const stats = this.stats;
     const ctx: ListContext = {

@@ -7,6 +7,7 @@ import { importBuiltin, type DecodingKind } from '../builtin-modules.js';
 import type { ComponentConfig, PipelineConfig } from '../config/load.js';
 import { importComponent, isModuleSpecifier } from '../config/resolve.js';
 import { PipeError } from '../errors.js';
+import { writingRows, type BufferSource } from '../sinks/serialize.js';
 import type { ComponentModule } from '../spec.js';
 import type { StateStore } from '../state/store.js';
 import type { Logger } from '../types.js';
@@ -29,12 +30,14 @@ async function resolveModule(kind: DecodingKind, type: string, baseDir: string):
 
 /**
  * Parallel components use no store: one that tried would fail loudly rather than share state.
+ * With the sink's partition (a pool's WorkerInit), rows are written as JSON as they are mapped,
+ * into `buffers` when given.
  */
-export async function workerPlan(init: Omit<WorkerInit, 'partition'>, log: Logger): Promise<CollectPlan> {
+export async function workerPlan(init: Omit<WorkerInit, 'partition'> & Partial<Pick<WorkerInit, 'partition'>>, log: Logger, buffers?: BufferSource): Promise<CollectPlan> {
   const withModule = async (kind: DecodingKind, c: WireComponent): Promise<ComponentConfig> => ({ ...c, module: await resolveModule(kind, c.type, init.baseDir) });
   const mappers = await Promise.all(init.mappers.map((c) => withModule('mapper', c)));
   const loaders = await Promise.all(init.loaders.map((c) => withModule('loader', c)));
   const store = new Proxy({}, { get: () => { throw new PipeError('PIPE_INTERNAL', 'the state store is not available in worker threads'); } }) as StateStore;
   const { plan } = await planOf(init.file, loaders, mappers, { pipeline: '', store, log, baseDir: init.baseDir });
-  return plan;
+  return init.partition !== undefined ? writingRows(plan, init.partition, buffers) : plan;
 }

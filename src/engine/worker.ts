@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
 import { PipeError, toPipeError } from '../errors.js';
-import { BufferSource, RowWriter } from '../sinks/serialize.js';
+import { BufferSource } from '../sinks/serialize.js';
 import type { Batch, Logger } from '../types.js';
 import { decodeArtifact, type CollectPlan } from './collect.js';
 import { workerPlan } from './worker-plan.js';
@@ -70,7 +70,7 @@ async function start(plan: CollectPlan, init: WorkerInit, m: Extract<ToWorker, {
 }
 
 async function main(init: WorkerInit): Promise<void> {
-  const plan: CollectPlan = { ...(await workerPlan(init, log)), rowWriter: () => new RowWriter(init.partition, buffers) };
+  const plan = await workerPlan(init, log, buffers);
   port.on('message', (m: ToWorker) => {
     if (m.t === 'init') return;
     if (m.t === 'recycle') {

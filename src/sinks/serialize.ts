@@ -6,6 +6,7 @@
  * long string first and encoding it afterwards costs a flattening copy plus two passes over it
  * (measuring, then writing), which made encoding as expensive as half of JSON.stringify itself.
  */
+import type { CollectPlan } from '../engine/collect.js';
 import type { Batch, LineSink, Row, RowErrorRecord, RowSerializer, SerializedPart } from '../types.js';
 
 /**
@@ -173,6 +174,14 @@ export class RowWriter implements LineSink {
     if (total > 0) lastSize = Math.min(total, 64 * 1024 * 1024);
     return out;
   }
+}
+
+/**
+ * The plan with rows written as JSON the moment they are mapped (CollectPlan.rowWriter), in the
+ * sink's partitions: what a pipeline's plan gets wherever it decodes (main thread or worker).
+ */
+export function writingRows(plan: CollectPlan, mode: RowSerializer['partition'], buffers?: BufferSource): CollectPlan {
+  return { ...plan, rowWriter: () => new RowWriter(mode, buffers) };
 }
 
 /** Serializes rows into UTF-8 JSON lines per partition (RowWriter over a whole array). */
