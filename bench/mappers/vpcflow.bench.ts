@@ -34,12 +34,17 @@ export function generateLines(count = LINES, seed = 11): string[] {
   return lines;
 }
 
-export async function run(): Promise<BenchResult> {
+/** The generated lines, their size, and a vpcflow mapper for one artifact's worth of them. */
+function setup() {
   const lines = generateLines();
   const bytes = lines.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
   const ctx = { pipeline: 'bench', log: { debug() {}, info() {}, warn() {}, error() {} } } as unknown as ComponentContext;
   const ref = { identity: 'bench#1', uri: 's3://bench/AWSLogs/123456789010/vpcflowlogs/us-east-1/2024/03/01/x.log.gz' };
-  const mapper = create({ skipNoData: false }, ctx);
+  return { lines, bytes, ref, mapper: create({ skipNoData: false }, ctx) };
+}
+
+export async function run(): Promise<BenchResult> {
+  const { lines, bytes, ref, mapper } = setup();
 
   const baseline = timeBest(() => {
     let n = 0;
@@ -66,11 +71,7 @@ export async function run(): Promise<BenchResult> {
  * are mapped) against what it replaces: `map`, then JSON.stringify of the row.
  */
 export async function runWrite(): Promise<BenchResult> {
-  const lines = generateLines();
-  const bytes = lines.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
-  const ctx = { pipeline: 'bench', log: { debug() {}, info() {}, warn() {}, error() {} } } as unknown as ComponentContext;
-  const ref = { identity: 'bench#1', uri: 's3://bench/AWSLogs/123456789010/vpcflowlogs/us-east-1/2024/03/01/x.log.gz' };
-  const mapper = create({ skipNoData: false }, ctx);
+  const { lines, bytes, ref, mapper } = setup();
   const each = (f: (am: ReturnType<typeof mapper.forArtifact>, line: string, rc: RecordContext) => number) => () => {
     const am = mapper.forArtifact(ref);
     const rc: RecordContext = { artifact: ref, seq: 0, remember() {} };

@@ -50,17 +50,25 @@ function isSpace(c: number): boolean {
   return c === 32 || c === 9 || c === 13 || c === 10 || c === 11 || c === 12;
 }
 
+function isDigits(tok: string): boolean {
+  for (let i = 0; i < tok.length; i++) {
+    const c = tok.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** A token of digits as its integer; beyond 2^53 the digits are kept as text. */
+function intOf(digits: string): number | string {
+  const n = Number(digits);
+  return Number.isSafeInteger(n) ? n : digits;
+}
+
 /** An integer token as a number, null for `-`, or a RowError. Beyond 2^53 the digits are kept as text. */
 function intValue(tok: string, name: string, line: string): number | string | null | RowError {
   if (tok === '-') return null;
-  for (let i = 0; i < tok.length; i++) {
-    const c = tok.charCodeAt(i);
-    if (c < 48 || c > 57) {
-      return new RowError('PIPE_ROW_INVALID', `vpcflow: field ${name} is not an integer: "${tok}"`, line.slice(0, RAW_LIMIT));
-    }
-  }
-  const n = Number(tok);
-  return Number.isSafeInteger(n) ? n : tok;
+  if (!isDigits(tok)) return new RowError('PIPE_ROW_INVALID', `vpcflow: field ${name} is not an integer: "${tok}"`, line.slice(0, RAW_LIMIT));
+  return intOf(tok);
 }
 
 /**
@@ -125,8 +133,8 @@ export function vpcFlowJson(
   const len = line.length;
   let json = '';
   let count = 0;
-  let start: number | undefined;
-  let end: number | undefined;
+  let start: number | string | undefined;
+  let end: number | string | undefined;
   let noData = false;
   let i = 0;
   for (;;) {
@@ -148,8 +156,8 @@ export function vpcFlowJson(
       const t = intJson(tok);
       if (t === undefined) return undefined;
       value = t;
-      if (count === format.start) start = Number(tok);
-      else if (count === format.end) end = Number(tok);
+      if (count === format.start) start = intOf(tok);
+      else if (count === format.end) end = intOf(tok);
     } else {
       if (count === format.status && (tok === 'NODATA' || tok === 'SKIPDATA')) noData = true;
       value = escape ? JSON.stringify(tok) : `"${tok}"`;
@@ -159,28 +167,19 @@ export function vpcFlowJson(
   }
   if (count !== want) return undefined;
   if (noData && skipNoData) return null;
-  const time = isoSeconds(safe(start)) ?? isoSeconds(safe(end)) ?? isoTime(Date.now());
+  const time = isoSeconds(start) ?? isoSeconds(end) ?? isoTime(Date.now());
   if (time === undefined) return undefined;
   sink.line(`${json},"_time":"${time}","_id":"${id}","_source":${sourceJson}}`, time);
   return WRITTEN;
 }
 
-/** A field's number as intValue reads it: undefined beyond 2^53 (where the digits stay text). */
-function safe(n: number | undefined): number | undefined {
-  return n !== undefined && Number.isSafeInteger(n) ? n : undefined;
-}
-
 /** An integer token's JSON as intValue + JSON.stringify would give it, or undefined when it is not digits. */
 function intJson(tok: string): string | undefined {
-  const n = tok.length;
-  for (let k = 0; k < n; k++) {
-    const c = tok.charCodeAt(k);
-    if (c < 48 || c > 57) return undefined;
-  }
+  if (!isDigits(tok)) return undefined;
   // Up to 15 digits always read exactly; a leading zero is dropped by the number.
-  if (n <= 15 && (n === 1 || tok.charCodeAt(0) !== 48)) return tok;
-  const v = Number(tok);
-  return Number.isSafeInteger(v) ? String(v) : `"${tok}"`;
+  if (tok.length <= 15 && (tok.length === 1 || tok.charCodeAt(0) !== 48)) return tok;
+  const v = intOf(tok);
+  return typeof v === 'number' ? String(v) : `"${v}"`;
 }
 
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
