@@ -50,6 +50,11 @@ export class PoolWorker {
     this.send({ t: 'init', init });
   }
 
+  /** Artifacts this worker holds or is about to: what the pool balances. */
+  get load(): number {
+    return this.jobs.size + this.reserved;
+  }
+
   #elu: EventLoopUtilization | undefined;
   #eluAt = 0;
   #saturated = false;
@@ -58,11 +63,6 @@ export class PoolWorker {
    * Whether the thread has been busy most of the time lately (event loop utilization over the
    * last quarter second or more): then another worker would help.
    */
-  /** Artifacts this worker holds or is about to: what the pool balances. */
-  get load(): number {
-    return this.jobs.size + this.reserved;
-  }
-
   saturated(): boolean {
     if (!this.isReady) return false;
     const now = performance.now();

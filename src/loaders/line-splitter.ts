@@ -37,12 +37,12 @@ export interface LineSplitterOptions {
 export const RAW_PREVIEW_BYTES = 200;
 
 const LF = 0x0a;
+const CR = 0x0d;
 /**
  * Lines decoded together. A whole artifact can arrive as one chunk (an inflated gzip file): decoding
  * each line on its own then made one string per line, all alive until the chunk's rows were mapped.
  */
 const SPAN_BYTES = 1024 * 1024;
-const CR = 0x0d;
 
 export class LineSplitter {
   readonly #max: number;
