@@ -22,6 +22,7 @@ const scenarios: Array<[string, Scenario]> = [
   ['source s3', s3Source.run],
   ['loader json (in memory)', jsonLoader.run],
   ['loader json (streaming)', jsonLoader.runStreaming],
+  ['loader json (records as bytes, cloudtrail)', jsonLoader.runRaw],
   ['loader lines', linesLoader.run],
   ['loader lines (split2)', linesLoader.runSplit2],
   ['mapper cloudtrail', cloudtrail.run],

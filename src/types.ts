@@ -146,7 +146,11 @@ export type StreamStage =
 
 export interface Loader {
   output: 'bytes' | 'records';
-  stage(artifact: ArtifactRef): StreamStage;
+  /**
+   * `rawKeys`: the mapper after this loader takes records unparsed (Mapper.rawKeys); a loader that
+   * can (json) may then yield RawJsonRecords (src/loaders/json-raw.ts) noting those keys' values.
+   */
+  stage(artifact: ArtifactRef, rawKeys?: readonly string[]): StreamStage;
 }
 
 /** Passed with every record to a mapper. */
@@ -220,10 +224,18 @@ export const WRITTEN: unique symbol = Symbol('written');
 export interface LineSink {
   /** One row's JSON line (without the newline) and the row's `_time`, which picks its partition. */
   line(json: string, time: string): void;
+  /** One row's JSON line given as `bytes[start, end)` (UTF-8) followed by `tail`. */
+  copy(bytes: Uint8Array, start: number, end: number, tail: string, time: string): void;
 }
 
 export interface Mapper {
   forArtifact(artifact: ArtifactRef): ArtifactMapper;
+  /**
+   * Set when this mapper's `write` takes RawJsonRecords (a record's own bytes, unparsed): the
+   * top-level keys whose values it reads. Used when it is the only mapper and rows are written
+   * where they are mapped; its `map` must then take RawJsonRecords too.
+   */
+  rawKeys?: readonly string[];
 }
 
 export interface RowErrorRecord {

@@ -87,7 +87,10 @@ export async function runWrite(): Promise<BenchResult> {
     return r !== null && typeof r === 'object' && '_id' in r ? JSON.stringify(r).length : 0;
   }));
   let written = 0;
-  const sink: LineSink = { line: (json) => (written += json.length) };
+  const sink: LineSink = {
+    line: (json) => (written += json.length),
+    copy: () => { throw new Error('vpcflow writes strings, never bytes'); },
+  };
   const fast = timeBest(each((am, line, rc) => {
     written = 0;
     const r = am.write!(line, rc, sink);

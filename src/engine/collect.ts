@@ -102,6 +102,10 @@ export class BatchBuilder implements LineSink {
     this.writer!.line(json, time);
     this.#written++;
   }
+  copy(bytes: Uint8Array, start: number, end: number, tail: string, time: string): void {
+    this.writer!.copy(bytes, start, end, tail, time);
+    this.#written++;
+  }
   take(position: number, bytes: number): Batch {
     const b = this.batch;
     b.position = position;
@@ -313,7 +317,9 @@ export async function decodeArtifact(
     const stages: StreamStage[] = [];
     // A stored point was only recorded for uncompressed bytes: there is nothing to detect.
     if (plan.decompress && !at) stages.push(plan.decompress());
-    for (const l of plan.loaders) stages.push(l.stage(artifact));
+    // The only mapper may take its records unparsed (Mapper.rawKeys) when it writes the rows.
+    const rawKeys = out.writer && !plan.baseRows && plan.mappers.length === 1 ? plan.mappers[0]!.rawKeys : undefined;
+    plan.loaders.forEach((l, k) => stages.push(l.stage(artifact, k === plan.loaders.length - 1 ? rawKeys : undefined)));
     const watched = stages.map((s) => watchStage(s, note));
     try {
       await (pipeline as unknown as (...s: unknown[]) => Promise<void>)(raw, counter, ...watched, consume, { signal });

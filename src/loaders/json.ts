@@ -27,6 +27,7 @@ import { PipeError } from '../errors.js';
 import { RecordBatch, type ComponentContext, type Loader, type StreamStage } from '../types.js';
 import { toBuffer } from './chunks.js';
 import { DEFAULT_MAX_DEPTH, valueExceedsDepth } from './json-depth.js';
+import { RawJsonRecord, scanJsonRecords, type RawJsonDocument } from './json-raw.js';
 import type { JsonRecordDecoder, JsonSelectOptions } from './json-stream.js';
 
 /**
@@ -119,7 +120,7 @@ export function parseJsonDocument(bytes: Buffer, options: JsonSelectOptions): un
  * buffering `maxInMemoryBytes` first: less memory for the largest documents. Either path gives
  * the same records and errors, so a wrong guess only costs time.
  */
-export function jsonStage(options: JsonOptions, storedBytes?: number): StreamStage {
+export function jsonStage(options: JsonOptions, storedBytes?: number, rawKeys?: readonly string[]): StreamStage {
   return async function* json(source: AsyncIterable<unknown>, { signal }: { signal: AbortSignal }) {
     let buffered: Buffer[] = [];
     let size = 0;
@@ -183,6 +184,12 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
     if (!decoder) {
       const bytes = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered, size);
       buffered = [];
+      // Records unparsed, for a mapper that takes them so (json-raw.ts); else JSON.parse.
+      const raw = rawKeys && options.path.length === 1 ? scanJsonRecords(bytes, options.path[0]!, rawKeys, options.maxDepth) : undefined;
+      if (raw) {
+        yield* rawBatches(raw, signal);
+        return;
+      }
       const records = parseJsonDocument(bytes, options);
       if (records) {
         // Several records per step: an async step per record costs more than mapping it.
@@ -203,7 +210,17 @@ export function jsonStage(options: JsonOptions, storedBytes?: number): StreamSta
   };
 }
 
+function* rawBatches(doc: RawJsonDocument, signal: AbortSignal): Generator<RecordBatch> {
+  for (let i = 0; i < doc.count; i += RECORDS_PER_STEP) {
+    const end = Math.min(doc.count, i + RECORDS_PER_STEP);
+    const records = new Array<RawJsonRecord>(end - i);
+    for (let k = i; k < end; k++) records[k - i] = new RawJsonRecord(doc, k);
+    yield new RecordBatch(records);
+    signal.throwIfAborted();
+  }
+}
+
 export function create(options: Record<string, unknown>, _ctx: ComponentContext): Loader {
   const opts = jsonOptions(options);
-  return { output: 'records', stage: (artifact) => jsonStage(opts, artifact.size) };
+  return { output: 'records', stage: (artifact, rawKeys) => jsonStage(opts, artifact.size, rawKeys) };
 }

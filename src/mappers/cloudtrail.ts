@@ -9,10 +9,11 @@
  * documents are skipped (counted, not failed). Events are annotated in place: the parsed input
  * belongs to the pipeline, and not copying keeps this stage close to the cost of JSON.parse.
  */
+import { RawJsonRecord } from '../loaders/json-raw.js';
 import { isoTime } from '../rows.js';
 import type { ComponentSpec } from '../spec.js';
-import type { ComponentContext, Mapper, Row } from '../types.js';
-import { RowError, RowSkip } from '../types.js';
+import type { ComponentContext, LineSink, Mapper, Row } from '../types.js';
+import { RowError, RowSkip, WRITTEN } from '../types.js';
 import { cloudWatchDelivery, settleFanOut, type Part } from './common.js';
 
 export const spec: ComponentSpec = {
@@ -137,13 +138,49 @@ export function mapCloudTrail(value: unknown, source: string): Part | Part[] | n
   return fromValue(value, source, 0);
 }
 
+/** The top-level keys `writeRawEvent` reads, in this order (Mapper.rawKeys). */
+const RAW_KEYS = ['eventID', 'eventTime', '_id', '_time', '_source'] as const;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * The fast path for an event handed on as its own bytes (src/loaders/json-raw.ts): when the bytes
+ * are what JSON.stringify would write, the row's JSON is those bytes with `_id`, `_time` and
+ * `_source` added before the closing brace, exactly JSON.stringify of what `mapCloudTrailEvent`
+ * returns. False for anything else (not canonical, not an event, a missing or unusual eventID or
+ * eventTime, an event that already has one of the three keys): the record is then parsed and mapped.
+ */
+export function writeRawEvent(r: RawJsonRecord, sourceJson: string, sink: LineSink): boolean {
+  if (!r.canonical || r.fieldStart(2) >= 0 || r.fieldStart(3) >= 0 || r.fieldStart(4) >= 0) return false;
+  const b = r.doc.bytes;
+  const idStart = r.fieldStart(0);
+  const idEnd = r.fieldEnd(0);
+  const timeStart = r.fieldStart(1);
+  const timeEnd = r.fieldEnd(1);
+  // Both present as non-empty strings; eventTime read as it is only when it has no escape.
+  if (idStart < 0 || timeStart < 0 || b[idStart] !== QUOTE || b[timeStart] !== QUOTE || idEnd - idStart < 3 || timeEnd - timeStart < 3) return false;
+  const time = b.toString('utf8', timeStart + 1, timeEnd - 1);
+  if (time.includes('\\')) return false;
+  const iso = isoTime(time);
+  if (iso === undefined) return false;
+  // The event's own keys first, then the three in the order mapCloudTrailEvent adds them.
+  sink.copy(b, r.start, r.end - 1, `,"_id":${b.toString('utf8', idStart, idEnd)},"_time":"${iso}","_source":${sourceJson}}`, iso);
+  return true;
+}
+
 export function create(_options: Record<string, unknown>, ctx: ComponentContext): Mapper {
   return {
+    rawKeys: RAW_KEYS,
     forArtifact(artifact) {
+      const sourceJson = JSON.stringify(artifact.uri);
+      const map = (value: unknown) => {
+        const r = fromValue(value instanceof RawJsonRecord ? value.value() : value, artifact.uri, 0);
+        return Array.isArray(r) ? settleFanOut(r) : r;
+      };
       return {
-        map(value, rc) {
-          const r = fromValue(value, artifact.uri, 0);
-          return Array.isArray(r) ? settleFanOut(r) : r;
+        map,
+        write(value, _rc, sink) {
+          return value instanceof RawJsonRecord && writeRawEvent(value, sourceJson, sink) ? WRITTEN : map(value);
         },
       };
     },

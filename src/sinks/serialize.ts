@@ -55,21 +55,35 @@ class LineBytes {
     return this.#buffers?.take(size) ?? Buffer.allocUnsafeSlow(size);
   }
 
+  #room(need: number): void {
+    if (need <= this.#buf.length) return;
+    const bigger = this.#alloc(Math.max(need, this.#buf.length * 2));
+    this.#buf.copy(bigger, 0, 0, this.#used);
+    this.#buffers?.give(this.#buf.buffer as ArrayBuffer);
+    this.#buf = bigger;
+  }
+
   /** Appends one line; returns its bytes. */
   add(json: string): number {
     // A UTF-16 code unit never takes more than 3 bytes of UTF-8: room for that is room enough.
-    const need = this.#used + json.length * 3 + 1;
-    if (need > this.#buf.length) {
-      const bigger = this.#alloc(Math.max(need, this.#buf.length * 2));
-      this.#buf.copy(bigger, 0, 0, this.#used);
-      this.#buffers?.give(this.#buf.buffer as ArrayBuffer);
-      this.#buf = bigger;
-    }
+    this.#room(this.#used + json.length * 3 + 1);
     const n = this.#buf.write(json, this.#used);
     this.#used += n;
     this.#buf[this.#used++] = NEWLINE;
     this.rows++;
     return n + 1;
+  }
+
+  /** Appends one line given as bytes followed by a string; returns its bytes. */
+  addCopy(bytes: Uint8Array, start: number, end: number, tail: string): number {
+    const from = this.#used;
+    this.#room(from + (end - start) + tail.length * 3 + 1);
+    this.#buf.set(bytes.subarray(start, end), from);
+    this.#used += end - start;
+    this.#used += this.#buf.write(tail, this.#used);
+    this.#buf[this.#used++] = NEWLINE;
+    this.rows++;
+    return this.#used - from;
   }
 
   /**
@@ -149,6 +163,10 @@ export class RowWriter implements LineSink {
   /** A row a mapper wrote as JSON itself (ArtifactMapper.write). */
   line(json: string, time: string): void {
     this.bytes += this.#part(partitionOfTime(time, this.mode)).add(json);
+  }
+
+  copy(bytes: Uint8Array, start: number, end: number, tail: string, time: string): void {
+    this.bytes += this.#part(partitionOfTime(time, this.mode)).addCopy(bytes, start, end, tail);
   }
 
   #part(partition: string): LineBytes {

@@ -108,7 +108,10 @@ export function agreeWrite(mapper: Mapper, records: unknown[], ref: ArtifactRef 
   const byMap = mapper.forArtifact(ref);
   const byWrite = mapper.forArtifact(ref);
   const got: Array<{ json: string; time: string }> = [];
-  const sink: LineSink = { line: (json, time, tail = '') => got.push({ json: json + tail, time }) };
+  const sink: LineSink = {
+    line: (json, time) => got.push({ json, time }),
+    copy: (bytes, start, end, tail, time) => got.push({ json: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8', start, end) + tail, time }),
+  };
   const outcome: WriteOutcome = { written: 0, mapped: 0 };
   records.forEach((record, seq) => {
     const ctx: RecordContext = { artifact: ref, seq, remember: () => {} };

@@ -96,7 +96,7 @@ describe('vpcflow write: the same JSON as map + JSON.stringify', () => {
   it('vpcFlowJson hands anything unusual back (undefined) rather than guessing', () => {
     const format = compileVpcFormat(DEFAULT_VPC_FORMAT);
     const lines: string[] = [];
-    const sink: LineSink = { line: (json) => lines.push(json) };
+    const sink: LineSink = { line: (json) => lines.push(json), copy: () => expect.unreachable('vpcflow writes strings') };
     const good = '2 123456789012 eni-1 10.0.0.1 10.0.0.2 443 49152 6 10 840 1709251200 1709251260 ACCEPT OK';
     expect(vpcFlowJson(format, good, false, sink, 'id', '"src"')).toBe(WRITTEN);
     expect(vpcFlowJson(format, '', false, sink, 'id', '"src"')).toBeUndefined();

@@ -1,0 +1,404 @@
+/**
+ * Records of a JSON document handed on as their own bytes, unparsed: the json loader's fastest
+ * path, for a mapper whose row is the record as delivered plus a few fields (cloudtrail).
+ *
+ * JSON.parse of the document and JSON.stringify of every record were four fifths of a CloudTrail
+ * run, yet the row's JSON is mostly the record's own text. One pass over the bytes validates the
+ * whole document (anything it does not accept goes to JSON.parse as before) and notes, for each
+ * element of the array at the path, where it starts and ends and whether its bytes are already
+ * exactly what JSON.stringify(JSON.parse(them)) writes ("canonical"): no whitespace between
+ * tokens, well-formed UTF-8, only the escapes JSON.stringify writes (`\"` `\\` `\b` `\f` `\n` `\r` `\t`),
+ * numbers as JavaScript prints them, no key twice in an object and no key made of digits only
+ * (V8 orders such keys first). For records that are objects it also notes where the values of a
+ * few top-level keys are, so the mapper can read `eventTime` without parsing. A record that is
+ * not canonical is parsed on its own (RawJsonRecord.value) and mapped as usual; the output is the
+ * same byte for byte either way (test/loaders/json-raw.test.ts).
+ */
+
+/** One record: its bytes in `doc`, unparsed. */
+export class RawJsonRecord {
+  constructor(readonly doc: RawJsonDocument, readonly index: number) {}
+
+  get start(): number {
+    return this.doc.spans[this.index * this.doc.stride]!;
+  }
+
+  get end(): number {
+    return this.doc.spans[this.index * this.doc.stride + 1]!;
+  }
+
+  /** Whether the bytes are exactly what JSON.stringify writes for the parsed record. */
+  get canonical(): boolean {
+    return this.doc.spans[this.index * this.doc.stride + 2] === 1;
+  }
+
+  /** Where the value of wanted key `k` starts (-1: the record is not an object or lacks it). */
+  fieldStart(k: number): number {
+    return this.doc.spans[this.index * this.doc.stride + 3 + 2 * k]!;
+  }
+
+  fieldEnd(k: number): number {
+    return this.doc.spans[this.index * this.doc.stride + 4 + 2 * k]!;
+  }
+
+  /** The record parsed, as JSON.parse of the whole document would have given it. */
+  value(): unknown {
+    return JSON.parse(this.doc.bytes.toString('utf8', this.start, this.end));
+  }
+}
+
+/** A scanned document: its bytes and, per record, start, end, canonical flag, then wanted-key spans. */
+export class RawJsonDocument {
+  readonly stride: number;
+  spans: Int32Array;
+  count = 0;
+
+  constructor(readonly bytes: Buffer, keys: number) {
+    this.stride = 3 + 2 * keys;
+    this.spans = new Int32Array(this.stride * 256);
+  }
+
+  records(): RawJsonRecord[] {
+    const out = new Array<RawJsonRecord>(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = new RawJsonRecord(this, i);
+    return out;
+  }
+
+  /** Room for one more record; returns its first slot, all wanted-key spans set to -1. */
+  push(): number {
+    const at = this.count * this.stride;
+    if (at + this.stride > this.spans.length) {
+      const bigger = new Int32Array(this.spans.length * 2);
+      bigger.set(this.spans);
+      this.spans = bigger;
+    }
+    this.spans.fill(-1, at + 3, at + this.stride);
+    this.count++;
+    return at;
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const MINUS = 0x2d;
+const D0 = 0x30;
+const D1 = 0x31;
+const D9 = 0x39;
+
+/** An object with more keys than this is not checked for duplicate keys: its record is parsed. */
+const MAX_CHECKED_KEYS = 64;
+
+// The scan's state shared with its helpers. Module-level rather than an object: these run per byte.
+/** Set when the current record's bytes are not canonical. */
+let odd = false;
+/** Set when a string had an escape. Whitespace between tokens also sets `odd` (outside records it is reset). */
+let escaped = false;
+
+function isWhitespace(c: number | undefined): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined && ((c >= D0 && c <= D9) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
+}
+
+/**
+ * A string from the byte after its opening quote: the index after its closing quote, or -1 when
+ * it is not valid JSON. Marks the record odd for escapes JSON.stringify would not write (`\/`,
+ * `\u`) and for bytes that are not well-formed UTF-8.
+ */
+function scanString(b: Buffer, i: number): number {
+  for (;;) {
+    let c = b[i];
+    while (c !== undefined && c >= 0x20 && c < 0x80 && c !== QUOTE && c !== BACKSLASH) c = b[++i];
+    if (c === QUOTE) return i + 1;
+    if (c === BACKSLASH) {
+      escaped = true;
+      c = b[i + 1];
+      if (c === QUOTE || c === BACKSLASH || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74) {
+        i += 2;
+      } else if (c === 0x2f) {
+        odd = true;
+        i += 2;
+      } else if (c === 0x75) {
+        if (!isHex(b[i + 2]) || !isHex(b[i + 3]) || !isHex(b[i + 4]) || !isHex(b[i + 5])) return -1;
+        odd = true;
+        i += 6;
+      } else {
+        return -1;
+      }
+      continue;
+    }
+    if (c === undefined || c < 0x20) return -1;
+    // Above ASCII: well-formed UTF-8 is written back as it is; anything else becomes U+FFFD.
+    const n = utf8Length(b, i);
+    if (n === 0) {
+      odd = true;
+      i++;
+    } else {
+      i += n;
+    }
+  }
+}
+
+const isTail = (c: number | undefined): boolean => c !== undefined && c >= 0x80 && c <= 0xbf;
+
+/**
+ * The length of the well-formed UTF-8 sequence at b[i] (a byte above ASCII), or 0: no overlong
+ * forms, no surrogates, nothing above U+10FFFF (the Unicode standard's table 3-7).
+ */
+function utf8Length(b: Buffer, i: number): number {
+  const c = b[i]!;
+  const c1 = b[i + 1];
+  if (c >= 0xc2 && c <= 0xdf) return isTail(c1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    const ok1 = c === 0xe0 ? c1 !== undefined && c1 >= 0xa0 && c1 <= 0xbf : c === 0xed ? c1 !== undefined && c1 >= 0x80 && c1 <= 0x9f : isTail(c1);
+    return ok1 && isTail(b[i + 2]) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const ok1 = c === 0xf0 ? c1 !== undefined && c1 >= 0x90 && c1 <= 0xbf : c === 0xf4 ? c1 !== undefined && c1 >= 0x80 && c1 <= 0x8f : isTail(c1);
+    return ok1 && isTail(b[i + 2]) && isTail(b[i + 3]) ? 4 : 0;
+  }
+  return 0;
+}
+
+/** A number's end, or -1. Marks the record odd unless JavaScript prints the number as written. */
+function scanNumber(b: Buffer, i: number): number {
+  const start = i;
+  let c = b[i];
+  if (c === MINUS) c = b[++i];
+  if (c === D0) {
+    c = b[++i];
+  } else if (c !== undefined && c >= D1 && c <= D9) {
+    do c = b[++i]; while (c !== undefined && c >= D0 && c <= D9);
+  } else {
+    return -1;
+  }
+  let plain = true;
+  if (c === 0x2e) {
+    plain = false;
+    c = b[++i];
+    if (c === undefined || c < D0 || c > D9) return -1;
+    do c = b[++i]; while (c !== undefined && c >= D0 && c <= D9);
+  }
+  if (c === 0x65 || c === 0x45) {
+    plain = false;
+    c = b[++i];
+    if (c === 0x2b || c === MINUS) c = b[++i];
+    if (c === undefined || c < D0 || c > D9) return -1;
+    do c = b[++i]; while (c !== undefined && c >= D0 && c <= D9);
+  }
+  // Short integers print as written, except -0; anything else is checked by printing it.
+  if (!plain || i - start > 15 || (b[start] === MINUS && b[start + 1] === D0)) {
+    const text = b.toString('latin1', start, i);
+    if (String(Number(text)) !== text) odd = true;
+  }
+  return i;
+}
+
+/** Whether b[start, end) holds the bytes of `key`. */
+function sameBytes(b: Buffer, start: number, end: number, key: Uint8Array): boolean {
+  if (end - start !== key.length) return false;
+  for (let k = 0; k < key.length; k++) if (b[start + k] !== key[k]) return false;
+  return true;
+}
+
+/** Whether b[start, end) holds digits only (V8 puts such keys first: JSON.stringify reorders them). */
+function digitsOnly(b: Buffer, start: number, end: number): boolean {
+  for (let k = start; k < end; k++) if (b[k]! < D0 || b[k]! > D9) return false;
+  return end > start;
+}
+
+/** The keys of the open objects inside a record, as byte spans, to find a key given twice. */
+class KeySpans {
+  starts: Int32Array = new Int32Array(256);
+  ends: Int32Array = new Int32Array(256);
+  count = 0;
+
+  /** Notes key b[start, end) of the object whose keys begin at `from`; false if it was there already. */
+  add(b: Buffer, from: number, start: number, end: number): boolean {
+    const len = end - start;
+    for (let k = from; k < this.count; k++) {
+      const s = this.starts[k]!;
+      if (this.ends[k]! - s === len && b[s + 1] === b[start + 1] && b.compare(b, start, end, s, s + len) === 0) return false;
+    }
+    if (this.count === this.starts.length) {
+      this.starts = grow(this.starts);
+      this.ends = grow(this.ends);
+    }
+    this.starts[this.count] = start;
+    this.ends[this.count++] = end;
+    return true;
+  }
+}
+
+function grow(a: Int32Array): Int32Array {
+  const bigger = new Int32Array(a.length * 2);
+  bigger.set(a);
+  return bigger;
+}
+
+/**
+ * Scans a document whose records are the elements of the array under top-level key `path`.
+ * Returns undefined whenever JSON.parse must decide instead: invalid JSON, no such array (or the
+ * key twice, or written with escapes), nesting deeper than `maxDepth`, more than one document.
+ * `keys`: top-level keys of object records whose value spans are noted.
+ */
+export function scanJsonRecords(bytes: Buffer, path: string, keys: readonly string[], maxDepth: number): RawJsonDocument | undefined {
+  const b = bytes;
+  const n = b.length;
+  const pathKey = Buffer.from(path);
+  const wanted = keys.map((k) => Buffer.from(k));
+  const doc = new RawJsonDocument(bytes, keys.length);
+  /** Per open container (index = depth - 1): 1 object, 2 array. */
+  const kinds = new Uint8Array(maxDepth + 1);
+  /** Per open object inside a record (index = depth): where its keys begin in `seen`. */
+  const firstKey = new Int32Array(maxDepth + 2);
+  const seen = new KeySpans();
+  let depth = 0;
+  let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+  let found = false;
+  /** The value being read is the path's array. */
+  let atPath = false;
+  /** The path's array is open (it is the container at depth 2). */
+  let inRecords = false;
+  /** The first slot of the record being read, or -1. */
+  let record = -1;
+  /** The wanted key whose value is being read (at a record's top level), or -1. */
+  let field = -1;
+  /** A key comes next (after `{` or a comma in an object). */
+  let needKey = false;
+  let c: number | undefined;
+
+  for (;;) {
+    if (needKey) {
+      needKey = false;
+      c = b[i];
+      while (isWhitespace(c)) {
+        odd = true;
+        c = b[++i];
+      }
+      if (c !== QUOTE) return undefined;
+      const start = i;
+      escaped = false;
+      i = scanString(b, i + 1);
+      if (i < 0) return undefined;
+      if (depth === 1) {
+        if (escaped) return undefined;
+        if (sameBytes(b, start + 1, i - 1, pathKey)) {
+          if (found) return undefined;
+          found = atPath = true;
+        }
+      } else if (record >= 0) {
+        if (b[start + 1]! >= D0 && b[start + 1]! <= D9 && digitsOnly(b, start + 1, i - 1)) odd = true;
+        if (seen.count - firstKey[depth]! >= MAX_CHECKED_KEYS || !seen.add(b, firstKey[depth]!, start, i)) odd = true;
+        if (depth === 3) {
+          for (let k = 0; k < wanted.length; k++) {
+            if (sameBytes(b, start + 1, i - 1, wanted[k]!)) {
+              field = k;
+              break;
+            }
+          }
+        }
+      }
+      c = b[i];
+      while (isWhitespace(c)) {
+        odd = true;
+        c = b[++i];
+      }
+      if (c !== COLON) return undefined;
+      i++;
+    }
+
+    // A value starts here.
+    c = b[i];
+    while (isWhitespace(c)) {
+        odd = true;
+        c = b[++i];
+      }
+    if (inRecords && depth === 2) {
+      record = doc.push();
+      doc.spans[record] = i;
+      odd = false;
+    } else if (field >= 0 && depth === 3) {
+      doc.spans[record + 3 + 2 * field] = i;
+    }
+    if (atPath) {
+      if (c !== OPEN_BRACKET) return undefined;
+      atPath = false;
+      inRecords = true;
+    }
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (depth === maxDepth) return undefined;
+      const kind = c === OPEN_BRACE ? 1 : 2;
+      kinds[depth++] = kind;
+      firstKey[depth] = seen.count;
+      c = b[++i];
+      while (isWhitespace(c)) {
+        odd = true;
+        c = b[++i];
+      }
+      if (c !== (kind === 1 ? CLOSE_BRACE : CLOSE_BRACKET)) {
+        needKey = kind === 1;
+        continue;
+      }
+      i++;
+      depth--;
+      if (inRecords && depth === 1) inRecords = false;
+    } else if (c === QUOTE) {
+      i = scanString(b, i + 1);
+      if (i < 0) return undefined;
+    } else if (c === 0x74) {
+      if (b[i + 1] !== 0x72 || b[i + 2] !== 0x75 || b[i + 3] !== 0x65) return undefined;
+      i += 4;
+    } else if (c === 0x66) {
+      if (b[i + 1] !== 0x61 || b[i + 2] !== 0x6c || b[i + 3] !== 0x73 || b[i + 4] !== 0x65) return undefined;
+      i += 5;
+    } else if (c === 0x6e) {
+      if (b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return undefined;
+      i += 4;
+    } else {
+      i = scanNumber(b, i);
+      if (i < 0) return undefined;
+    }
+
+    // A value ended at i: note it, then close containers until a comma or the end.
+    for (;;) {
+      if (field >= 0 && depth === 3) {
+        doc.spans[record + 4 + 2 * field] = i;
+        field = -1;
+      }
+      if (record >= 0 && depth === 2) {
+        doc.spans[record + 1] = i;
+        doc.spans[record + 2] = odd ? 0 : 1;
+        record = -1;
+      }
+      c = b[i];
+      while (isWhitespace(c)) {
+        odd = true;
+        c = b[++i];
+      }
+      if (depth === 0) {
+        // One document only, and the path must have been there.
+        return i === n && found ? doc : undefined;
+      }
+      const kind = kinds[depth - 1];
+      if (c === COMMA) {
+        i++;
+        needKey = kind === 1;
+        break;
+      }
+      if (c !== (kind === 1 ? CLOSE_BRACE : CLOSE_BRACKET)) return undefined;
+      seen.count = firstKey[depth]!;
+      i++;
+      depth--;
+      if (inRecords && depth === 1) inRecords = false;
+    }
+  }
+}
