@@ -209,6 +209,12 @@ function sameBytes(b: Buffer, start: number, end: number, key: Uint8Array): bool
   return true;
 }
 
+/** Whether the `len` bytes at `a` and at `b2` are the same. */
+function sameSpan(b: Buffer, a: number, b2: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (b[a + k] !== b[b2 + k]) return false;
+  return true;
+}
+
 /** Whether b[start, end) holds digits only (V8 puts such keys first: JSON.stringify reorders them). */
 function digitsOnly(b: Buffer, start: number, end: number): boolean {
   for (let k = start; k < end; k++) if (b[k]! < D0 || b[k]! > D9) return false;
@@ -218,22 +224,27 @@ function digitsOnly(b: Buffer, start: number, end: number): boolean {
 /** The keys of the open objects inside a record, as byte spans, to find a key given twice. */
 class KeySpans {
   starts: Int32Array = new Int32Array(256);
-  ends: Int32Array = new Int32Array(256);
+  /** Per key: its length and three of its bytes, so that most keys are told apart by one comparison. */
+  marks: Int32Array = new Int32Array(256);
   count = 0;
 
-  /** Notes key b[start, end) of the object whose keys begin at `from`; false if it was there already. */
+  /**
+   * Notes key b[start, end) of the object whose keys begin at `from`; false if it was there
+   * already, or is too long for its length to fit in its mark (the record is then parsed).
+   */
   add(b: Buffer, from: number, start: number, end: number): boolean {
     const len = end - start;
+    if (len > 0xff) return false;
+    const mark = len | (b[start + 1]! << 8) | (b[end - 2]! << 16) | (b[start + (len >> 1)]! << 24);
     for (let k = from; k < this.count; k++) {
-      const s = this.starts[k]!;
-      if (this.ends[k]! - s === len && b[s + 1] === b[start + 1] && b.compare(b, start, end, s, s + len) === 0) return false;
+      if (this.marks[k] === mark && sameSpan(b, this.starts[k]!, start, len)) return false;
     }
     if (this.count === this.starts.length) {
       this.starts = grow(this.starts);
-      this.ends = grow(this.ends);
+      this.marks = grow(this.marks);
     }
     this.starts[this.count] = start;
-    this.ends[this.count++] = end;
+    this.marks[this.count++] = mark;
     return true;
   }
 }

@@ -206,3 +206,18 @@ describe('json-raw: the records of a document as their own bytes', () => {
     }
   });
 });
+
+describe('json-raw: keys', () => {
+  it('keys alike in length and in the bytes the duplicate check looks at first are still told apart', () => {
+    const doc = scanJsonRecords(Buffer.from('{"Records":[{"aXbYc":1,"aZbWc":2,"aXbYc":3},{"aXbYc":1,"aZbWc":2}]}'), 'Records', [], 1000)!;
+    expect(doc.records().map((r) => r.canonical)).toEqual([false, true]);
+  });
+
+  it('a key over 253 characters makes its record parsed, and the result is the same', () => {
+    const long = 'k'.repeat(300);
+    const input = Buffer.from(`{"Records":[{"${long}":1},{"a":1}]}`);
+    const doc = scanJsonRecords(input, 'Records', [], 1000)!;
+    expect(doc.records().map((r) => r.canonical)).toEqual([false, true]);
+    expect(doc.records()[0]!.value()).toEqual({ [long]: 1 });
+  });
+});
