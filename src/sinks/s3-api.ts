@@ -15,6 +15,7 @@ import { PipeError } from '../errors.js';
 import { sdkLogger } from '../sources/aws-logger.js';
 import { s3ClientConfig, type S3ClientOptions, type SdkError } from '../sources/s3-client.js';
 import type { Logger } from '../types.js';
+import { s3Sdk } from '../sources/aws-sdk.js';
 
 export interface SinkS3Api {
   readonly bucket: string;
@@ -83,7 +84,7 @@ export function sinkError(err: unknown, op: string, bucket: string, key: string,
 
 /** A SinkS3Api over the real AWS SDK v3 client. The default credential chain applies. */
 export async function sdkSinkS3Api(opts: SinkS3Options, log: Logger): Promise<SinkS3Api> {
-  const sdk = await import('@aws-sdk/client-s3');
+  const sdk = s3Sdk();
   const config = await s3ClientConfig(sdk, opts, sdkLogger(log));
   const client = new sdk.S3Client(config);
   // Uploads are retried below, each attempt with a fresh stream of the file.

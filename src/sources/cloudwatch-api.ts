@@ -14,6 +14,7 @@ import { PipeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../types.js';
 import { backoffDelay, type BackoffOptions, type TokenBucket } from './rate-limit.js';
 import { sdkLogger } from './aws-logger.js';
+import { logsSdk } from './aws-sdk.js';
 
 /** A log group as configured: a name, or an ARN (cross-account), with the name it shows in rows. */
 export interface GroupRef {
@@ -172,7 +173,7 @@ export interface LogsClientOptions {
 
 /** Raw calls over the real SDK client (one attempt each). The default credential chain applies. */
 export async function sdkLogsApi(opts: LogsClientOptions, log: Logger): Promise<LogsApi> {
-  const sdk = await import('@aws-sdk/client-cloudwatch-logs');
+  const sdk = logsSdk();
   const logger = sdkLogger(log);
   let region = opts.region;
   if (!region) {

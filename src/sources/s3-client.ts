@@ -13,6 +13,7 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { PipeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../types.js';
 import { sdkLogger, type SdkLogger } from './aws-logger.js';
+import { s3Sdk } from './aws-sdk.js';
 
 export interface ListedObject {
   key: string;
@@ -145,7 +146,7 @@ export async function s3ClientConfig(sdk: typeof import('@aws-sdk/client-s3'), o
 
 /** An S3Api over the real AWS SDK v3 client. The default credential chain applies. */
 export async function sdkS3Api(opts: S3ClientOptions, log: Logger): Promise<S3Api> {
-  const sdk = await import('@aws-sdk/client-s3');
+  const sdk = s3Sdk();
   const client = new sdk.S3Client(await s3ClientConfig(sdk, opts, sdkLogger(log)));
   const bucket = opts.bucket;
   return {

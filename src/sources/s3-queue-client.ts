@@ -14,6 +14,7 @@ import type { Logger } from '../types.js';
 import { sdkLogger } from './aws-logger.js';
 import { transientFault } from './cloudwatch-api.js';
 import { s3ClientConfig, type S3ClientOptions } from './s3-client.js';
+import { s3Sdk, sqsSdk } from './aws-sdk.js';
 
 export interface QueueMessage {
   id: string;
@@ -103,7 +104,7 @@ export interface QueueClientOptions extends S3ClientOptions {
 
 /** SQS and HeadObject over the real AWS SDK v3 clients, imported on first use. */
 export async function sdkQueueDeps(o: QueueClientOptions, log: Logger): Promise<QueueDeps> {
-  const sqs = await import('@aws-sdk/client-sqs');
+  const sqs = sqsSdk();
   const logger = sdkLogger(log);
   let region = queueRegion(o.queue);
   if (!region) {
@@ -148,7 +149,7 @@ export async function sdkQueueDeps(o: QueueClientOptions, log: Logger): Promise<
   return {
     queue,
     async head(key, signal) {
-      const sdk = await import('@aws-sdk/client-s3');
+      const sdk = s3Sdk();
       s3 ??= s3ClientConfig(sdk, o, logger, region).then((config) => new sdk.S3Client(config));
       const s3Client = await s3;
       try {
