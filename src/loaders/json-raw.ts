@@ -101,7 +101,8 @@ let odd = false;
 let escaped = false;
 
 function isWhitespace(c: number | undefined): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+  // One comparison for the usual case, a token's first byte (all above the space).
+  return c !== undefined && c <= 0x20 && (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09);
 }
 
 function isHex(c: number | undefined): boolean {
