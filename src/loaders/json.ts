@@ -18,6 +18,11 @@
  * A leading byte-order mark is dropped; invalid UTF-8 inside strings becomes U+FFFD. Error
  * positions: `row` counts the records emitted before the error, `byte` is the decompressed offset
  * where the problem was detected (a value is judged once its last byte is read).
+ * A mapper that takes records as their own bytes (Mapper.rawKeys: cloudtrail) gets RawJsonRecords
+ * instead on the in-memory path when the path is one key: the document is validated in one pass
+ * over its bytes and never parsed whole (json-scan.ts); whatever that scan does not accept goes to
+ * JSON.parse as above, so records, errors and positions stay the same.
+ *
  * One known difference between the paths: with a key twice in one object, JSON.parse keeps the
  * last value and the streaming decoder the first (the path's array; and a too-deep value that a
  * later duplicate replaces fails only the streaming path). No real producer writes that.
@@ -27,7 +32,8 @@ import { PipeError } from '../errors.js';
 import { RecordBatch, type ComponentContext, type Loader, type StreamStage } from '../types.js';
 import { toBuffer } from './chunks.js';
 import { DEFAULT_MAX_DEPTH, valueExceedsDepth } from './json-depth.js';
-import { RawJsonRecord, scanJsonRecords, type RawJsonDocument } from './json-raw.js';
+import { RawJsonRecord, type RawJsonDocument } from './json-raw.js';
+import { scanJsonRecords } from './json-scan.js';
 import type { JsonRecordDecoder, JsonSelectOptions } from './json-stream.js';
 
 /**
@@ -184,7 +190,7 @@ export function jsonStage(options: JsonOptions, storedBytes?: number, rawKeys?: 
     if (!decoder) {
       const bytes = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered, size);
       buffered = [];
-      // Records unparsed, for a mapper that takes them so (json-raw.ts); else JSON.parse.
+      // Records unparsed, for a mapper that takes them so (json-scan.ts); else JSON.parse.
       const raw = rawKeys && options.path.length === 1 ? scanJsonRecords(bytes, options.path[0]!, rawKeys, options.maxDepth) : undefined;
       if (raw) {
         yield* rawBatches(raw, signal);

@@ -1,6 +1,6 @@
 /**
  * The CloudTrail fast path end to end through the json loader: records handed on as their own bytes
- * (json-raw.ts) and written by `write` must give exactly what parsing and `map` + JSON.stringify
+ * (json-scan.ts) and written by `write` must give exactly what parsing and `map` + JSON.stringify
  * give: the same rows byte for byte, the same row errors and skips, the same artifact errors.
  */
 import { readdirSync, readFileSync } from 'node:fs';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { scanJsonRecords, type RawJsonDocument } from '../../src/loaders/json-raw.js';
+import type { RawJsonDocument } from '../../src/loaders/json-raw.js';
+import { scanJsonRecords } from '../../src/loaders/json-scan.js';
 import { fixture } from './helpers.js';
 
 /** A small seeded generator (mulberry32), so every failure can be replayed. */
@@ -68,7 +69,7 @@ function agrees(input: Buffer, doc: RawJsonDocument, keys: string[]): void {
 
 const KEYS_WANTED = ['eventID', 'eventTime', '_id'];
 
-describe('json-raw: the records of a document as their own bytes', () => {
+describe('json-scan: the records of a document as their own bytes', () => {
   it('agrees with JSON.parse on 3,000 generated documents, and finds canonical records canonical', () => {
     let canonical = 0;
     let scanned = 0;
@@ -207,7 +208,7 @@ describe('json-raw: the records of a document as their own bytes', () => {
   });
 });
 
-describe('json-raw: keys', () => {
+describe('json-scan: keys', () => {
   it('keys alike in length and in the bytes the duplicate check looks at first are still told apart', () => {
     const doc = scanJsonRecords(Buffer.from('{"Records":[{"aXbYc":1,"aZbWc":2,"aXbYc":3},{"aXbYc":1,"aZbWc":2}]}'), 'Records', [], 1000)!;
     expect(doc.records().map((r) => r.canonical)).toEqual([false, true]);
