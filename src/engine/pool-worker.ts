@@ -7,7 +7,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { toPipeError } from '../errors.js';
 import type { Artifact, Batch, Logger } from '../types.js';
-import { takePrestarted, WORKER_URL } from './prestart.js';
+import { takePrestarted, WORKER_OPTIONS, WORKER_URL } from './prestart.js';
 import { fromWire, toWire, type FromWorker, type ToWorker, type WireBatch, type WorkerInit } from './wire.js';
 
 export interface Job {
@@ -29,7 +29,7 @@ export class PoolWorker {
   isReady = false;
 
   constructor(init: WorkerInit, log: Logger, onExit: (w: PoolWorker, err: Error) => void, readonly onFree: () => void) {
-    this.thread = takePrestarted() ?? new Worker(WORKER_URL, { stdout: false, stderr: false });
+    this.thread = takePrestarted() ?? new Worker(WORKER_URL, WORKER_OPTIONS);
     this.thread.unref();
     this.ready = new Promise((resolve, reject) => {
       this.thread.on('message', (m: FromWorker) => {

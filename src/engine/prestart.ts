@@ -7,11 +7,20 @@
  * terminated. This module imports nothing but Node's own: it runs before everything else.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 const started: Worker[] = [];
 
 export const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/**
+ * How every decoding thread starts. Its young generation is capped at 16 MB (V8 gives a worker
+ * about three times that): rows now die young in a worker, and with the smaller nursery the
+ * peak RSS of 10,000 small artifacts went from 189 to 174 MB, of the 1 GB document from 179 to
+ * 165 MB, of the VPC Flow bench from 278 to 235 MB, with no change in time (interleaved runs:
+ * 1.00, 1.01, 1.02). 8 MB cost 8 % of the time.
+ */
+export const WORKER_OPTIONS: WorkerOptions = { stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 16 } };
 
 /** How many threads the command line asks for, or 0 when this command decodes nothing here. */
 export function prestartCount(args: string[]): number {
@@ -39,7 +48,7 @@ export const PRESTART_MAX = 2;
 export function prestartWorkers(args: string[]): void {
   const n = Math.min(PRESTART_MAX, prestartCount(args));
   for (let i = 0; i < n; i++) {
-    const w = new Worker(WORKER_URL, { stdout: false, stderr: false });
+    const w = new Worker(WORKER_URL, WORKER_OPTIONS);
     w.unref();
     // Until a pool adopts it (and listens), a worker that fails to start is only dropped.
     w.on('error', () => undefined);
