@@ -10,16 +10,12 @@ import type { CollectPlan } from '../engine/collect.js';
 import type { Batch, LineSink, Row, RowErrorRecord, RowSerializer, SerializedPart } from '../types.js';
 
 /**
- * A row's partition from its `_time`: `dt=YYYY-MM-DD` (day) or `dt=YYYY-MM-DD/hour=HH` (hour).
- * `_time` may be carried as written in the source (`../../etc`, a NUL, a long string); anything
- * that is not a date (and hour) of that shape goes to `dt=unknown`, so no row can name a path or
- * key outside a sink, whichever sink writes it.
+ * A row's partition from its `_time` `t` (a row without a string `_time` gives ''):
+ * `dt=YYYY-MM-DD` (day) or `dt=YYYY-MM-DD/hour=HH` (hour). `_time` may be carried as written in
+ * the source (`../../etc`, a NUL, a long string); anything that is not a date (and hour) of that
+ * shape goes to `dt=unknown`, so no row can name a path or key outside a sink, whichever sink
+ * writes it. Only the first 13 characters are judged (RowWriter relies on that).
  */
-export function partitionOf(row: Row, mode: RowSerializer['partition']): string {
-  return mode === 'none' ? '' : partitionOfTime(typeof row._time === 'string' ? row._time : '', mode);
-}
-
-/** The partition of a row whose `_time` is `t` (partitionOf). */
 export function partitionOfTime(t: string, mode: RowSerializer['partition']): string {
   if (mode === 'none') return '';
   if (t.length < 13) return 'dt=unknown';
@@ -156,17 +152,37 @@ export class RowWriter implements LineSink {
         message: `row ${String(row._id ?? '')} cannot be written as JSON: ${(err as Error).message}`,
       };
     }
-    this.bytes += this.#part(partitionOf(row, this.mode)).add(json);
+    this.bytes += this.#partOfTime(typeof row._time === 'string' ? row._time : '').add(json);
     return undefined;
   }
 
   /** A row a mapper wrote as JSON itself (ArtifactMapper.write). */
   line(json: string, time: string): void {
-    this.bytes += this.#part(partitionOfTime(time, this.mode)).add(json);
+    this.bytes += this.#partOfTime(time).add(json);
   }
 
   copy(bytes: Uint8Array, start: number, end: number, tail: string, time: string): void {
-    this.bytes += this.#part(partitionOfTime(time, this.mode)).addCopy(bytes, start, end, tail);
+    this.bytes += this.#partOfTime(time).addCopy(bytes, start, end, tail);
+  }
+
+  /** The last valid time's day (or day and hour) and its part. */
+  #lastPrefix = '';
+  #lastPart: LineBytes | undefined;
+
+  /**
+   * The part for a row whose `_time` is `t`. The rows of one artifact mostly share their day: a
+   * time that begins as the last valid one did is in the same partition (partitionOfTime judges
+   * only its first 13 characters), without slicing and testing it again (about 110 ns a row).
+   */
+  #partOfTime(t: string): LineBytes {
+    if (this.#lastPart !== undefined && t.length >= 13 && t.startsWith(this.#lastPrefix)) return this.#lastPart;
+    const partition = partitionOfTime(t, this.mode);
+    const part = this.#part(partition);
+    if (partition !== 'dt=unknown') {
+      this.#lastPrefix = t.slice(0, this.mode === 'hour' ? 13 : this.mode === 'day' ? 10 : 0);
+      this.#lastPart = part;
+    }
+    return part;
   }
 
   #part(partition: string): LineBytes {
@@ -188,6 +204,7 @@ export class RowWriter implements LineSink {
       out.push({ partition, text, rows: part.rows });
     }
     this.#parts.clear();
+    this.#lastPart = undefined;
     this.bytes = 0;
     if (total > 0) lastSize = Math.min(total, 64 * 1024 * 1024);
     return out;

@@ -11,7 +11,7 @@ import { autoDecompress } from '../../src/loaders/decompress.js';
 import { create as lines } from '../../src/loaders/lines.js';
 import { create as rename } from '../../src/mappers/rename.js';
 import { create as vpcflow } from '../../src/mappers/vpcflow.js';
-import { RowWriter, serializeRows } from '../../src/sinks/serialize.js';
+import { partitionOfTime, RowWriter, serializeRows } from '../../src/sinks/serialize.js';
 import type { Artifact, Batch, ComponentContext, Mapper, RowSerializer } from '../../src/types.js';
 
 const ctx = { pipeline: 't', baseDir: '/tmp' } as ComponentContext;
@@ -112,5 +112,36 @@ describe('rows serialized as they are mapped', () => {
     expect(errors[0]!.message).toMatch(/row r4 cannot be written as JSON/);
     expect(batches.reduce((n, b) => n + (b.rowCount ?? 0), 0)).toBe(5);
     expect(batches.map((b) => text(b, 'none')['']).join('').split('\n').filter(Boolean).map((l) => JSON.parse(l).message)).toEqual(['a', 'b', 'c', 'd', 'f']);
+  });
+});
+
+describe('RowWriter: partitions of rows written as JSON', () => {
+  const times = [
+    '2024-03-01T10:00:00.000Z', '2024-03-01T10:59:59.999Z', '2024-03-01T11:00:00.000Z', '2024-03-02T11:00:00.000Z',
+    '2024-03-01T10:30:00.000Z', '../../etc/passwd-x', '2024-03-01', '2024-03-0x-T10:00', '2024-03-01T1x:00:00.000Z',
+    '2024-03-01T10:00:00.000Z', '', '2024-03-01T10', '2024-03-01Tzz', '2024-03-01T10:00:00.000Z',
+  ];
+
+  it.each(['none', 'day', 'hour'] as const)('%s: every row lands where partitionOfTime puts it, whatever came before', (mode) => {
+    const writer = new RowWriter(mode);
+    const bytes = Buffer.from('{"a":1}');
+    const expected = new Map<string, string[]>();
+    const expect1 = (t: string, json: string): void => {
+      const p = partitionOfTime(t, mode);
+      expected.set(p, [...(expected.get(p) ?? []), json]);
+    };
+    // Each time three ways: copied bytes, a line, a row object; then a row whose _time is no string.
+    for (const [i, t] of [...times, ...times, ...times].entries()) {
+      if (i % 3 === 0) writer.copy(bytes, 0, bytes.length - 1, `,"i":${i}}`, t);
+      else if (i % 3 === 1) writer.line(`{"i":${i}}`, t);
+      else expect(writer.add({ i, _time: t })).toBeUndefined();
+      expect1(t, i % 3 === 0 ? `{"a":1,"i":${i}}` : i % 3 === 1 ? `{"i":${i}}` : JSON.stringify({ i, _time: t }));
+      if (i === 5) {
+        writer.add({ n: 5, _time: 5 });
+        expect1('', '{"n":5,"_time":5}');
+      }
+    }
+    const got = new Map(writer.take().map((p) => [p.partition, Buffer.from(p.text).toString().trim().split('\n')]));
+    expect(got).toEqual(expected);
   });
 });

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { JsonlSink, type JsonlSinkOptions } from '../../src/sinks/jsonl.js';
-import { partitionOf } from '../../src/sinks/serialize.js';
+import { partitionOfTime } from '../../src/sinks/serialize.js';
 import { SqliteStore } from '../../src/state/sqlite.js';
 import type { Lock } from '../../src/state/store.js';
 import type { ArtifactRef, Batch, Logger, SinkContext } from '../../src/types.js';
@@ -71,17 +71,17 @@ describe('jsonl sink', () => {
     ]);
     const first = gunzipSync(readFileSync(join(out, 'dt=2024-03-01/hour=00/run1-000000.jsonl.gz'))).toString();
     expect(JSON.parse(first.trim())).toMatchObject({ n: 0 });
-    expect(partitionOf({ _time: '2024-03-01T05:00:00.000Z' }, 'day')).toBe('dt=2024-03-01');
-    expect(partitionOf({}, 'day')).toBe('dt=unknown');
+    expect(partitionOfTime('2024-03-01T05:00:00.000Z', 'day')).toBe('dt=2024-03-01');
+    expect(partitionOfTime('', 'day')).toBe('dt=unknown');
     // A _time that is not a time cannot name a path or key outside any sink.
     for (const t of ['..T../../../x', '2024-0\0-01T00:00:00Z', '../../etc/passwdXX']) {
-      expect(partitionOf({ _time: t }, 'day')).toBe('dt=unknown');
-      expect(partitionOf({ _time: t }, 'hour')).toBe('dt=unknown');
+      expect(partitionOfTime(t, 'day')).toBe('dt=unknown');
+      expect(partitionOfTime(t, 'hour')).toBe('dt=unknown');
     }
     // Only the shape of a date (and hour) is taken from it, never the rest.
-    expect(partitionOf({ _time: '2024-03-01/../../x' }, 'day')).toBe('dt=2024-03-01');
-    expect(partitionOf({ _time: '2024-03-01/../../x' }, 'hour')).toBe('dt=unknown');
-    expect(partitionOf({ _time: '2024-03-01T05:00:00.000Z' }, 'hour')).toBe('dt=2024-03-01/hour=05');
+    expect(partitionOfTime('2024-03-01/../../x', 'day')).toBe('dt=2024-03-01');
+    expect(partitionOfTime('2024-03-01/../../x', 'hour')).toBe('dt=unknown');
+    expect(partitionOfTime('2024-03-01T05:00:00.000Z', 'hour')).toBe('dt=2024-03-01/hour=05');
   });
 
   it('writes row errors to _errors/ in the same chunk', async () => {
