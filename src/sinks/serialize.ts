@@ -10,7 +10,7 @@ import type { CollectPlan } from '../engine/collect.js';
 import type { Batch, LineSink, Row, RowErrorRecord, RowSerializer, SerializedPart } from '../types.js';
 
 /**
- * A row's partition from its `_time` `t` (a row without a string `_time` gives ''):
+ * A row's partition from its `_time` `t` ('' for a row whose `_time` is not a string):
  * `dt=YYYY-MM-DD` (day) or `dt=YYYY-MM-DD/hour=HH` (hour). `_time` may be carried as written in
  * the source (`../../etc`, a NUL, a long string); anything that is not a date (and hour) of that
  * shape goes to `dt=unknown`, so no row can name a path or key outside a sink, whichever sink
