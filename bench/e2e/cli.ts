@@ -17,18 +17,25 @@ export interface CliRun {
 }
 
 export function runPipe(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runNode(BIN, args, env);
+}
+
+/** A Node script as its own process (the CLI, or a bare baseline script), measured like the CLI. */
+export function runNode(script: string, args: string[], env: Record<string, string> = {}): Promise<CliRun & { stdout: string }> {
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--import', PROBE, BIN, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, ['--import', PROBE, script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
+  let stdout = '';
   let stderr = '';
   let rss = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   (child.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8').on('data', (d: string) => (rss += d));
   return new Promise((res) => child.on('close', (code) => {
     const [maxRss = '0', cpu = '0'] = rss.trim().split(' ');
-    res({ code, stderr, seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpuSeconds: Number(cpu) / 1e6, peakRssMb: Math.round(Number(maxRss) / 1024) });
+    res({ code, stdout, stderr, seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpuSeconds: Number(cpu) / 1e6, peakRssMb: Math.round(Number(maxRss) / 1024) });
   }));
 }
 

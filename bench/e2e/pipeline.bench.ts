@@ -1,6 +1,9 @@
 /**
  * End-to-end scenarios of issue 7, each a real `pipe run` against a bare one-core script over the
- * same files in the same process (the ratio is pipe's time over the script's).
+ * same files (the ratio is pipe's time over the script's). Both run as processes of their own,
+ * started the same way: until session 5 the script ran inside this process, where it skipped
+ * Node's start and found a heap already grown by the scenarios before it, so its time depended on
+ * what had run earlier (0.78–0.90 alone against 0.98–0.99 after the in-process benchmarks).
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +13,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { result, type BenchResult } from '../mappers/harness.js';
 import { generateEvents } from '../mappers/cloudtrail.bench.js';
-import { bareCloudTrail, bareVpcFlow } from './bare.js';
-import { hasCommand, pipelineFile, runPipe, runShell } from './cli.js';
+import { hasCommand, pipelineFile, runNode, runPipe, runShell } from './cli.js';
 import { cloudTrailDataset, vpcFlowDataset } from './data.js';
 
 export const WORK = process.env.PIPE_BENCH_DIR ?? join(tmpdir(), 'pipe-bench');
@@ -32,11 +34,6 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function cpuNow(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
 /**
  * A tool outside Node as a second reference point (jq for CloudTrail, Miller for VPC Flow), when
  * it is installed: once, after the repetitions, with its ratio to the bare script's median.
@@ -47,17 +44,19 @@ interface External {
   script: string;
 }
 
-async function scenario(name: string, dir: string, mapper: string, bare: (d: string, o: string) => { rows: number; bytes: number }, external?: External): Promise<E2eResult[]> {
+const BARE = join(import.meta.dirname, 'bare-main.js');
+
+async function scenario(name: string, dir: string, mapper: 'cloudtrail' | 'vpcflow', external?: External): Promise<E2eResult[]> {
   const file = pipelineFile(WORK, name, `{ type: files, path: ${dir}, include: ["**/*.gz"] }`, `[${mapper}]`);
   const runs: Array<{ bare: number; bareCpu: number; pipe: number; pipeCpu: number; rss: number }> = [];
   let rows = 0;
   let bytes = 0;
   for (let i = 0; i < REPS; i++) {
-    const c0 = cpuNow();
-    const t0 = process.hrtime.bigint();
-    ({ rows, bytes } = bare(dir, join(WORK, 'bare.jsonl')));
-    const b = Number(process.hrtime.bigint() - t0) / 1e9;
-    const bc = cpuNow() - c0;
+    const bare = await runNode(BARE, [mapper, dir, join(WORK, 'bare.jsonl')]);
+    if (bare.code !== 0) throw new Error(`${name}: the bare script exited ${bare.code}: ${bare.stderr}`);
+    ({ rows, bytes } = JSON.parse(bare.stdout) as { rows: number; bytes: number });
+    const b = bare.seconds;
+    const bc = bare.cpuSeconds;
     // A fresh state and output directory each time: every repetition collects everything.
     pipelineFile(WORK, name, `{ type: files, path: ${dir}, include: ["**/*.gz"] }`, `[${mapper}]`);
     const run = await runPipe(['run', file, '--no-progress']);
@@ -95,14 +94,14 @@ function listGz(dir: string): string[] {
 
 export async function cloudTrail(): Promise<E2eResult[]> {
   const ds = cloudTrailDataset(WORK);
-  return scenario('e2e cloudtrail files→jsonl', ds.dir, 'cloudtrail', bareCloudTrail, {
+  return scenario('e2e cloudtrail files→jsonl', ds.dir, 'cloudtrail', {
     name: 'jq -c .Records[] (gunzip -c | jq)', command: 'jq', script: `gunzip -c "$@" | jq -c '.Records[]' > ${join(WORK, 'jq.jsonl')}`,
   });
 }
 
 export async function vpcFlow(): Promise<E2eResult[]> {
   const ds = vpcFlowDataset(WORK, 20, 25_000);
-  return scenario('e2e vpcflow files→jsonl', ds.dir, 'vpcflow', bareVpcFlow, {
+  return scenario('e2e vpcflow files→jsonl', ds.dir, 'vpcflow', {
     name: 'mlr --icsv --ifs space --ojsonl', command: 'mlr', script: `mlr --icsv --ifs space --ojsonl --gzin cat "$@" > ${join(WORK, 'mlr.jsonl')}`,
   });
 }
