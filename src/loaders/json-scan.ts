@@ -17,6 +17,8 @@
 import { KeySpans, utf8Length } from './json-bytes.js';
 import { RawJsonDocument } from './json-raw.js';
 
+// The bytes are constants of this module, not imported (json-depth.ts has its own few): V8 reads
+// an imported binding from its module at every use, and the scan ran 30 % slower so, measured.
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;

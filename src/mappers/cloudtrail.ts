@@ -141,7 +141,6 @@ export function mapCloudTrail(value: unknown, source: string): Part | Part[] | n
 /** The top-level keys `writeRawEvent` reads, in this order (Mapper.rawKeys). */
 const RAW_KEYS = ['eventID', 'eventTime', '_id', '_time', '_source'] as const;
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 
 /**
  * The fast path for an event handed on as its own bytes (src/loaders/json-raw.ts): when the bytes
