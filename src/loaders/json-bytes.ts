@@ -59,7 +59,8 @@ export class KeySpans {
   }
 }
 
-function grow(a: Int32Array): Int32Array {
+/** A copy of `a` twice its length. */
+export function grow(a: Int32Array): Int32Array {
   const bigger = new Int32Array(a.length * 2);
   bigger.set(a);
   return bigger;

@@ -5,6 +5,8 @@
  * canonical is parsed on its own (RawJsonRecord.value) and mapped as usual.
  */
 
+import { grow } from './json-bytes.js';
+
 /** One record: its bytes in `doc`, unparsed. */
 export class RawJsonRecord {
   constructor(readonly doc: RawJsonDocument, readonly index: number) {}
@@ -49,20 +51,17 @@ export class RawJsonDocument {
     this.spans = new Int32Array(this.stride * room);
   }
 
-  records(): RawJsonRecord[] {
-    const out = new Array<RawJsonRecord>(this.count);
-    for (let i = 0; i < this.count; i++) out[i] = new RawJsonRecord(this, i);
+  /** Records `from` to `to` (excluded): all of them by default. */
+  records(from = 0, to = this.count): RawJsonRecord[] {
+    const out = new Array<RawJsonRecord>(to - from);
+    for (let i = from; i < to; i++) out[i - from] = new RawJsonRecord(this, i);
     return out;
   }
 
   /** Room for one more record; returns its first slot, all wanted-key spans set to -1. */
   push(): number {
     const at = this.count * this.stride;
-    if (at + this.stride > this.spans.length) {
-      const bigger = new Int32Array(this.spans.length * 2);
-      bigger.set(this.spans);
-      this.spans = bigger;
-    }
+    if (at + this.stride > this.spans.length) this.spans = grow(this.spans);
     this.spans.fill(-1, at + 3, at + this.stride);
     this.count++;
     return at;

@@ -32,7 +32,6 @@ import { PipeError } from '../errors.js';
 import { RecordBatch, type ComponentContext, type Loader, type StreamStage } from '../types.js';
 import { toBuffer } from './chunks.js';
 import { DEFAULT_MAX_DEPTH, valueExceedsDepth } from './json-depth.js';
-import { RawJsonRecord, type RawJsonDocument } from './json-raw.js';
 import { scanJsonRecords } from './json-scan.js';
 import type { JsonRecordDecoder, JsonSelectOptions } from './json-stream.js';
 
@@ -193,16 +192,12 @@ export function jsonStage(options: JsonOptions, storedBytes?: number, rawKeys?: 
       // Records unparsed, for a mapper that takes them so (json-scan.ts); else JSON.parse.
       const raw = rawKeys && options.path.length === 1 ? scanJsonRecords(bytes, options.path[0]!, rawKeys, options.maxDepth) : undefined;
       if (raw) {
-        yield* rawBatches(raw, signal);
+        yield* inSteps(raw.count, (from, to) => raw.records(from, to), signal);
         return;
       }
       const records = parseJsonDocument(bytes, options);
       if (records) {
-        // Several records per step: an async step per record costs more than mapping it.
-        for (let i = 0; i < records.length; i += RECORDS_PER_STEP) {
-          yield new RecordBatch(records.slice(i, i + RECORDS_PER_STEP));
-          signal.throwIfAborted();
-        }
+        yield* inSteps(records.length, (from, to) => records.slice(from, to), signal);
         return;
       }
       decoder = yield* (await streaming()).decodeInMemory(bytes, options, signal);
@@ -216,12 +211,13 @@ export function jsonStage(options: JsonOptions, storedBytes?: number, rawKeys?: 
   };
 }
 
-function* rawBatches(doc: RawJsonDocument, signal: AbortSignal): Generator<RecordBatch> {
-  for (let i = 0; i < doc.count; i += RECORDS_PER_STEP) {
-    const end = Math.min(doc.count, i + RECORDS_PER_STEP);
-    const records = new Array<RawJsonRecord>(end - i);
-    for (let k = i; k < end; k++) records[k - i] = new RawJsonRecord(doc, k);
-    yield new RecordBatch(records);
+/**
+ * An in-memory document's `count` records, RECORDS_PER_STEP per step (`take` gives them): an
+ * async step per record costs more than mapping it.
+ */
+function* inSteps(count: number, take: (from: number, to: number) => unknown[], signal: AbortSignal): Generator<RecordBatch> {
+  for (let i = 0; i < count; i += RECORDS_PER_STEP) {
+    yield new RecordBatch(take(i, Math.min(count, i + RECORDS_PER_STEP)));
     signal.throwIfAborted();
   }
 }
