@@ -136,6 +136,9 @@ let lastSize = MIN_CAPACITY;
  */
 export class RowWriter implements LineSink {
   #parts = new Map<string, LineBytes>();
+  /** The last valid time's day (or day and hour) and its part. */
+  #lastPrefix = '';
+  #lastPart: LineBytes | undefined;
   /** Bytes written since the last `take`. */
   bytes = 0;
 
@@ -164,10 +167,6 @@ export class RowWriter implements LineSink {
   copy(bytes: Uint8Array, start: number, end: number, tail: string, time: string): void {
     this.bytes += this.#partOfTime(time).addCopy(bytes, start, end, tail);
   }
-
-  /** The last valid time's day (or day and hour) and its part. */
-  #lastPrefix = '';
-  #lastPart: LineBytes | undefined;
 
   /**
    * The part for a row whose `_time` is `t`. The rows of one artifact mostly share their day: a
