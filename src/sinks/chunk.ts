@@ -162,14 +162,26 @@ export async function publishChunkFiles(files: ChunkFile[]): Promise<string[]> {
 }
 
 /**
- * Removes temporary files no commit recorded (a run killed before its commit): the run directories
- * under `tmpDir` of every run not in `live`, after their recorded chunks were rolled forward.
+ * The run directories under `tmpDir`, read BEFORE the live runs are: a run directory is made after
+ * its run registered, so one listed here whose run is not live afterwards belongs to a run that is
+ * gone. Read after, it could be a run that registered since and is writing its first chunk.
  */
-export async function discardUnrecorded(tmpDir: string, live: Set<string>): Promise<number> {
+export async function runDirs(tmpDir: string): Promise<string[]> {
+  return (await readdir(tmpDir).catch(() => [])).sort();
+}
+
+/**
+ * Removes temporary files no commit recorded (a run killed before its commit): the run directories
+ * `listed` (by runDirs, before `live` was read) of every run not in `live`, after their recorded
+ * chunks were rolled forward.
+ */
+export async function discardUnrecorded(tmpDir: string, listed: string[], live: Set<string>): Promise<number> {
   let removed = 0;
-  for (const entry of await readdir(tmpDir, { withFileTypes: true }).catch(() => [])) {
-    if (live.has(entry.name)) continue;
-    const path = join(tmpDir, entry.name);
+  for (const name of listed) {
+    if (live.has(name)) continue;
+    const path = join(tmpDir, name);
+    const entry = await stat(path).catch(() => undefined);
+    if (!entry) continue;
     removed += entry.isDirectory() ? (await readdir(path).catch(() => [])).length : 1;
     await rm(path, { force: true, recursive: true });
   }

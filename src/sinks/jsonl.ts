@@ -7,7 +7,7 @@
  * they renamed to `<dir>/[dt=…/]<run id>-<sequence>.jsonl[.gz]`. On start, chunks recorded but not
  * yet renamed are rolled forward and temporary files no commit recorded are deleted, so a kill -9
  * at any instant neither loses nor duplicates a row. Many workers may share the directory (shared
- * state): chunk names carry the run id, a run leaves the temporary files of live runs alone, and a
+ * state): chunk names carry the run id, a run leaves the temporary files of live runs alone (and of runs that register while it looks), and a
  * chunk rolled forward by another run's recovery is found already in place by its own rename. Row errors go to `<dir>/_errors/` in the
  * same chunk, so the dead-letter files are exactly-once too.
  */
@@ -17,7 +17,7 @@ import { pingWritable } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import { batchRows, type Batch, type RowSerializer, type Sink, type SinkContext } from '../types.js';
 import { batchParts } from './serialize.js';
-import { checkPipelineDirName, checkSinkOwner, ChunkFileWriter, discardUnrecorded, makeDir, publishChunkFiles, sinkFailure } from './chunk.js';
+import { checkPipelineDirName, checkSinkOwner, ChunkFileWriter, discardUnrecorded, makeDir, publishChunkFiles, runDirs, sinkFailure } from './chunk.js';
 
 export const spec: ComponentSpec = {
   kind: 'sink',
@@ -76,15 +76,17 @@ export class JsonlSink implements Sink {
     const fs = <T>(op: Promise<T>): Promise<T> => op.catch((err: unknown) => { throw sinkFailure('jsonl', this.#dir, err); });
     await fs(makeDir(this.#tmpDir));
     await fs(checkSinkOwner(join(this.#dir, '.pipe-tmp', `${ctx.pipeline}.owner.json`), ctx.pipeline, ctx.store.id, ctx.store.location, ctx.acceptNewState === true));
-    // Live runs first, pending chunks second: a run not live now can commit nothing later, so
-    // every chunk it recorded is in `pending` before its temporary files are discarded.
+    // Run directories first, live runs second, pending chunks third. A listed directory whose run is
+    // not live then belongs to a run that is gone (not one registering now), and a run not live
+    // can commit nothing later, so every chunk it recorded is in `pending` before its files go.
+    const listed = await runDirs(pipelineTmp);
     const live = await ctx.store.liveRuns(ctx.pipeline);
     live.add(ctx.runId);
     const pending = await ctx.store.pendingChunks(ctx.pipeline);
     const missing = await fs(publishChunkFiles(pending));
     for (const m of missing) ctx.log.warn(`committed chunk ${m} is missing from the sink directory`);
     await ctx.store.finishChunks(ctx.pipeline, pending);
-    const removed = await fs(discardUnrecorded(pipelineTmp, live));
+    const removed = await fs(discardUnrecorded(pipelineTmp, listed, live));
     if (pending.length || removed) {
       ctx.log.info(`recovered sink: ${pending.length} committed chunk(s) rolled forward, ${removed} uncommitted file(s) discarded`);
     }

@@ -12,20 +12,31 @@ export const STAGING = '_pipe-tmp';
 const PARALLEL = 4;
 
 /**
- * Deletes the staging objects of every run of `pipeline` not in `live` (a run killed before its
- * commit, whose recorded chunks were rolled forward first); returns how many.
+ * The run prefixes under a pipeline's staging area, listed BEFORE the live runs are read: a run
+ * uploads its first staging object after it registered, so one listed here whose run is not live
+ * afterwards belongs to a run that is gone. Listed after, it could be a run that registered since.
  */
-export async function discardStaging(api: SinkS3Api, prefix: string, pipeline: string, live: Set<string>, signal: AbortSignal): Promise<number> {
+export async function stagingRuns(api: SinkS3Api, prefix: string, pipeline: string, signal: AbortSignal): Promise<string[]> {
   const root = `${prefix}${STAGING}/${pipeline}/`;
-  const dead: string[] = [];
+  const runs: string[] = [];
   let token: string | undefined;
   do {
     const page = await api.list(root, { delimiter: '/', ...(token ? { continuationToken: token } : {}) }, signal);
-    for (const p of page.prefixes) if (!live.has(p.slice(root.length, -1))) dead.push(p);
+    runs.push(...page.prefixes);
     token = page.next;
   } while (token);
+  return runs;
+}
+
+/**
+ * Deletes the staging objects under each run prefix `listed` (by stagingRuns, before `live` was
+ * read) whose run is not in `live` (a run killed before its commit, whose recorded chunks were
+ * rolled forward first); returns how many.
+ */
+export async function discardStaging(api: SinkS3Api, listed: string[], live: Set<string>, signal: AbortSignal): Promise<number> {
   let removed = 0;
-  for (const runPrefix of dead) {
+  for (const runPrefix of listed) {
+    if (live.has(runPrefix.split('/').at(-2)!)) continue;
     let next: string | undefined;
     do {
       const page = await api.list(runPrefix, next ? { continuationToken: next } : {}, signal);

@@ -31,9 +31,9 @@ import { quietLogger } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ChunkFile } from '../state/store.js';
 import { batchRows, type Batch, type ComponentContext, type RowSerializer, type Sink, type SinkContext } from '../types.js';
-import { ChunkFileWriter, discardUnrecorded } from './chunk.js';
+import { ChunkFileWriter, discardUnrecorded, runDirs } from './chunk.js';
 import { sdkSinkS3Api, type SinkS3Api, type SinkS3Options } from './s3-api.js';
-import { checkS3SinkOwner, discardStaging, eachLimited, STAGING } from './s3-recovery.js';
+import { checkS3SinkOwner, discardStaging, eachLimited, stagingRuns, STAGING } from './s3-recovery.js';
 import { batchParts } from './serialize.js';
 
 export const spec: ComponentSpec = {
@@ -141,8 +141,11 @@ export class S3Sink implements Sink {
     this.#spool = join(spoolRoot, ctx.runId);
     await mkdir(this.#spool, { recursive: true });
     await checkS3SinkOwner(api, this.#prefix, ctx);
-    // Live runs first: a run not live now can commit nothing later, so every chunk it recorded is
-    // among the pending ones read next, and its staging objects are safe to delete once those are published.
+    // Run prefixes (and spool directories) first, live runs second: a listed run not live then is
+    // gone, not registering now. A run not live can commit nothing later, so every chunk it recorded
+    // is among the pending ones read next, and its staging objects are safe to delete once those are published.
+    const listed = await stagingRuns(api, this.#prefix, ctx.pipeline, ctx.signal);
+    const spooled = await runDirs(spoolRoot);
     const live = await ctx.store.liveRuns(ctx.pipeline);
     live.add(ctx.runId);
     const allPending = await ctx.store.pendingChunks(ctx.pipeline);
@@ -153,8 +156,8 @@ export class S3Sink implements Sink {
     const missing = await this.#publish(pending);
     for (const m of missing) ctx.log.warn(`committed chunk ${m} is missing: neither its staging object nor its final object exists`);
     await ctx.store.finishChunks(ctx.pipeline, pending);
-    const removed = await discardStaging(api, this.#prefix, ctx.pipeline, live, ctx.signal);
-    await discardUnrecorded(spoolRoot, live);
+    const removed = await discardStaging(api, listed, live, ctx.signal);
+    await discardUnrecorded(spoolRoot, spooled, live);
     if (pending.length || removed) {
       ctx.log.info(`recovered sink: ${pending.length} committed chunk(s) rolled forward, ${removed} uncommitted staging object(s) discarded`);
     }

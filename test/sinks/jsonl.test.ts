@@ -7,6 +7,7 @@ import { partitionOfTime } from '../../src/sinks/serialize.js';
 import { SqliteStore } from '../../src/state/sqlite.js';
 import type { Lock } from '../../src/state/store.js';
 import type { ArtifactRef, Batch, Logger, SinkContext } from '../../src/types.js';
+import { withLateWorker } from '../helpers/store.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -141,6 +142,22 @@ describe('jsonl sink', () => {
     const sink = new JsonlSink({ dir: out, maxRows: 10, maxBytes: 1 << 20, flushInterval: 60_000, gzip: false, partition: 'none' });
     await sink.open({ pipeline: 'p', store, log: quiet, baseDir: dir, runId: 'other', signal: new AbortController().signal, commit: (f, b) => store.commit(lock, f, b) });
     expect(readdirSync(liveDir)).toEqual(['live-000000.jsonl.tmp']);
+    await sink.close();
+  });
+
+  it('leaves the temporary files of a worker that registers while it looks alone', async () => {
+    const dir = tempDir();
+    const store = new SqliteStore(join(dir, 'state.db'), 'h');
+    const lock = await store.acquireLock('p', { pid: process.pid, host: 'h', runId: 'r1' }, 60_000);
+    const out = join(dir, 'out');
+    const lateDir = join(out, '.pipe-tmp', 'p', 'late');
+    const sink = new JsonlSink({ dir: out, maxRows: 10, maxBytes: 1 << 20, flushInterval: 60_000, gzip: false, partition: 'none' });
+    const late = withLateWorker(store, async () => {
+      mkdirSync(lateDir, { recursive: true });
+      writeFileSync(join(lateDir, 'late-000000.jsonl.tmp'), '{"n":1}\n');
+    });
+    await sink.open({ pipeline: 'p', store: late, log: quiet, baseDir: dir, runId: 'r1', signal: new AbortController().signal, commit: (f, b) => store.commit(lock, f, b) });
+    expect(readdirSync(lateDir)).toEqual(['late-000000.jsonl.tmp']);
     await sink.close();
   });
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdkSinkS3Api } from '../../src/sinks/s3-api.js';
 import { S3Sink, type S3SinkOptions } from '../../src/sinks/s3.js';
 import { SqliteStore } from '../../src/state/sqlite.js';
-import type { Lock, StateStore } from '../../src/state/store.js';
+import type { Lock } from '../../src/state/store.js';
 import type { ArtifactRef, Batch, Logger, SinkContext } from '../../src/types.js';
 import { AWS_TEST_ENV, S3Proxy, startS3, type S3Server } from '../helpers/s3.js';
+import { withLateWorker, withLiveRuns } from '../helpers/store.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -50,19 +51,6 @@ async function lines(bucket: string, key: string): Promise<Array<Record<string, 
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** A store whose live runs are the given ones besides its own (workers sharing a prefix). */
-function withLiveRuns(store: StateStore, extra: string[]): StateStore {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'liveRuns') {
-        return async (p: string) => new Set([...(await target.liveRuns(p)), ...extra]);
-      }
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-}
-
 interface Setup {
   bucket: string;
   dir?: string;
@@ -70,6 +58,8 @@ interface Setup {
   store?: SqliteStore;
   opts?: Partial<S3SinkOptions>;
   live?: string[];
+  /** Another worker registering just after the live runs are read. */
+  late?: () => Promise<void>;
   accept?: boolean;
   endpoint?: string;
 }
@@ -86,7 +76,7 @@ async function setup(s: Setup) {
   };
   const sink = new S3Sink(opts, () => sdkSinkS3Api(opts, quiet));
   const ctx: SinkContext = {
-    pipeline: 'p', store: s.live ? withLiveRuns(store, s.live) : store, log: quiet, baseDir: dir, runId, signal: new AbortController().signal,
+    pipeline: 'p', store: s.late ? withLateWorker(store, s.late) : s.live ? withLiveRuns(store, s.live) : store, log: quiet, baseDir: dir, runId, signal: new AbortController().signal,
     commit: (f, b) => store.commit(lock, f, b), acceptNewState: s.accept === true,
   };
   await sink.open(ctx).catch(async (err: unknown) => {
@@ -164,6 +154,27 @@ describe('s3 sink', () => {
     const { sink } = await setup({ bucket, live: ['live1'] });
     await sink.close();
     expect((await keys(bucket)).filter((k) => !k.endsWith('owner.json'))).toEqual(['lake/_pipe-tmp/other/dead3/d.jsonl.gz', 'lake/_pipe-tmp/p/live1/c.jsonl.gz']);
+  });
+
+  it('keeps the staging object and spool of a worker that registers while it looks', async () => {
+    const bucket = await newBucket();
+    const spool = join(tmpdir(), 'pipe-s3-sink');
+    const dir = tempDir('s3sink-');
+    const store = new SqliteStore(join(dir, 'state.db'), 'h');
+    let late = '';
+    const { sink } = await setup({
+      bucket, dir, store,
+      late: async () => {
+        late = join(spool, store.id, 'p', 'late');
+        mkdirSync(late, { recursive: true });
+        writeFileSync(join(late, 'c.jsonl.gz'), 'x');
+        await s3.put(bucket, 'lake/_pipe-tmp/p/late/c.jsonl.gz', 'x');
+      },
+    });
+    await sink.close();
+    expect((await keys(bucket)).filter((k) => !k.endsWith('owner.json'))).toEqual(['lake/_pipe-tmp/p/late/c.jsonl.gz']);
+    expect(readdirSync(late)).toEqual(['c.jsonl.gz']);
+    rmSync(late, { recursive: true, force: true });
   });
 
   it('refuses a prefix written with another state unless acceptNewState', async () => {
