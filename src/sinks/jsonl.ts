@@ -12,6 +12,7 @@
  * same chunk, so the dead-letter files are exactly-once too.
  */
 import { join, resolve } from 'node:path';
+import { PipeError } from '../errors.js';
 import { failpoint } from '../failpoint.js';
 import { pingWritable } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
@@ -167,7 +168,8 @@ export class JsonlSink implements Sink {
     this.#bytes = 0;
     if (files.length) this.#seq++;
     // Committed already: a failed rename is finished by the next run's recovery.
-    await publishChunkFiles(files).catch((err: unknown) => { throw sinkFailure('jsonl', this.#dir, err); });
+    const missing = await publishChunkFiles(files).catch((err: unknown) => { throw sinkFailure('jsonl', this.#dir, err); });
+    if (missing.length) throw new PipeError('PIPE_SINK_FAILED', `jsonl sink ${this.#dir}: committed chunk ${missing[0]} vanished before it was renamed (its temporary file was deleted by something else)`);
     failpoint('sink:after-rename');
     await ctx.store.finishChunks(ctx.pipeline, files);
   }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -158,6 +158,15 @@ describe('jsonl sink', () => {
     });
     await sink.open({ pipeline: 'p', store: late, log: quiet, baseDir: dir, runId: 'r1', signal: new AbortController().signal, commit: (f, b) => store.commit(lock, f, b) });
     expect(readdirSync(lateDir)).toEqual(['late-000000.jsonl.tmp']);
+    await sink.close();
+  });
+
+  it('fails naming the chunk when a committed chunk file was deleted under it', async () => {
+    const { out, sink } = await setup();
+    // Over the 1 MiB write buffer, so the chunk file is open before its directory goes.
+    await sink.write(batch(0, 2, { rows: [{ pad: 'x'.repeat(1 << 20), _time: '2024-03-01T00:00:00.000Z' }] }));
+    rmSync(join(out, '.pipe-tmp', 'p', 'run1'), { recursive: true });
+    await expect(sink.flush()).rejects.toMatchObject({ code: 'PIPE_SINK_FAILED', message: expect.stringContaining('run1-000000.jsonl vanished') });
     await sink.close();
   });
 
