@@ -1,12 +1,20 @@
 /**
- * `pipe validate`: every problem of every file, with its YAML path and line; with `--ping`, also
+ * `pipe validate`: every problem of every file, with its YAML path and line, including what a
+ * component's own `create` refuses (as `pipe run` would); with `--ping`, also
  * whether each component that can tell is reachable (bucket listable, log group present, directory
  * readable or writable), one line per component.
  */
-import { validatePipelineFile, type ComponentConfig } from '../config/load.js';
+import { hostname } from 'node:os';
+import { importBuiltin } from '../builtin-modules.js';
+import { validatePipelineFile, type ComponentConfig, type PipelineConfig } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
+import { loaderChain } from '../engine/build.js';
+import { make } from '../engine/plan.js';
 import { toPipeError } from '../errors.js';
 import { captureProcessWarnings, StderrLogger } from '../log.js';
+import { redactText } from '../redact.js';
+import { SqliteStore } from '../state/sqlite.js';
+import type { Logger } from '../types.js';
 import { pipelineFiles, resolver } from './common.js';
 
 export interface ValidateFlags {
@@ -34,6 +42,31 @@ async function pingComponents(components: ComponentConfig[]): Promise<boolean> {
   return ok;
 }
 
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * What `pipe run` would refuse on building the pipeline: a component's own `create` refusing its
+ * options (a third-party one may check more than its spec says). Each component is built once, with
+ * an empty in-memory state (a mapper may read its remembered keys), and dropped unopened.
+ */
+async function buildProblems(cfg: PipelineConfig): Promise<string[]> {
+  const store = new SqliteStore(':memory:', hostname());
+  const ctx = { pipeline: cfg.name, store, log: quiet, baseDir: cfg.baseDir };
+  const problems: string[] = [];
+  try {
+    const loaders = await loaderChain(cfg, (type) => importBuiltin('loader', type));
+    for (const c of [cfg.source, ...loaders, ...cfg.mappers, cfg.sink]) {
+      await make(c, ctx, cfg.file).catch((err: unknown) => {
+        const e = toPipeError(err, 'PIPE_CONFIG_INVALID');
+        problems.push(`${redactText(e.message)} [${e.code}]`);
+      });
+    }
+  } finally {
+    await store.close();
+  }
+  return problems;
+}
+
 export async function validateCommand(args: string[], flags: ValidateFlags = {}): Promise<number> {
   // A ping loads the AWS SDK, whose Node-version notice must not reach the user's terminal.
   if (flags.ping) captureProcessWarnings(new StderrLogger({ format: 'text', level: 'warn' }));
@@ -46,6 +79,12 @@ export async function validateCommand(args: string[], flags: ValidateFlags = {})
       continue;
     }
     const cfg = v.config!;
+    const refused = await buildProblems(cfg);
+    if (refused.length) {
+      bad++;
+      for (const line of refused) process.stderr.write(`${line}\n`);
+      continue;
+    }
     process.stdout.write(`${file}: ok (pipeline ${cfg.name})\n`);
     if (flags.ping && !(await pingComponents([cfg.source, cfg.sink]))) bad++;
   }

@@ -41,8 +41,9 @@ describe('configuration errors through the CLI', () => {
     expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
-  // A third-party component's own create() may refuse its options; the run then exits 2 naming
-  // the file, line and place, as for any configuration error (a loader's once exited 1 as internal).
+  // A third-party component's own create() may refuse its options; validate and run then exit 2
+  // naming the file, line and place, as for any configuration error (a loader's once exited 1 as
+  // internal, and validate once called such a file ok).
   it.each([
     ['loader', 'loader:\n  - ./bad.mjs#BadLoader\n', ':4: loader[0] ./bad.mjs#BadLoader: needs a dictionary file'],
     ['mapper', 'mappers:\n  - cloudtrail\n  - ./bad.mjs#BadMapper\n', ':5: mappers[1] ./bad.mjs#BadMapper: needs a dictionary file'],
@@ -55,6 +56,10 @@ export const BadMapper = { spec: { kind: 'mapper', type: 'bad', summary: 'refuse
 `);
     const file = join(dir, 'p.yml');
     writeFileSync(file, `name: a\n${OK_SOURCE}\n${block}${OK_SINK}\n`);
+    const validate = await runCli(['validate', file]);
+    expect(validate.code).toBe(2);
+    expect(validate.stdout).not.toContain('ok');
+    expect(validate.stderr).toContain(`${file}${expected} [PIPE_CONFIG_INVALID]`);
     const run = await runCli(['run', file, '--state', join(dir, 's.db')]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(`${file}${expected}`);
