@@ -2,6 +2,7 @@
  * Chunk files: rows appended under a temporary name, fsynced, then (after the state commit)
  * renamed to their final name. Shared by every sink that writes files (jsonl now, s3 later).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -204,6 +205,9 @@ export async function checkSinkOwner(ownerFile: string, pipeline: string, stateI
   }
   if (owner?.stateId !== stateId) {
     await mkdir(dirname(ownerFile), { recursive: true });
-    await writeFile(ownerFile, JSON.stringify({ pipeline, stateId, state: statePath }) + '\n');
+    // Written aside and renamed: workers starting together may read it while another writes it.
+    const aside = `${ownerFile}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    await writeFile(aside, JSON.stringify({ pipeline, stateId, state: statePath }) + '\n');
+    await rename(aside, ownerFile);
   }
 }
