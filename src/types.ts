@@ -84,8 +84,11 @@ export interface ListContext {
   /**
    * Stores a position derived from what is already committed (an S3 listing mark below which every
    * key is done). Not for cursors of rows: those commit with the rows, through StreamChunk.cursor.
+   * `undefined` removes the stream's position.
    */
   savePosition(stream: string, value: unknown): Promise<void>;
+  /** The streams with a stored position whose name starts with `prefix` (absent: none are known). */
+  positionStreams?(prefix: string): Promise<string[]>;
   /** State of an artifact of this pipeline, by identity. */
   artifactState(identity: string): Promise<ArtifactState | undefined>;
   /**

@@ -262,6 +262,7 @@ export class PipelineRun extends EventEmitter<RunEvents> {
     const ctx: ListContext = {
       signal, scope: this.#opts.scope, once: this.#opts.once, retryFailed: this.#opts.retryFailed, log: this.#opts.log,
       position: (stream) => store.position(name, stream),
+      positionStreams: (prefix) => store.positionStreams(name, prefix),
       savePosition: async (stream, value) => {
         // Shared state: only the holder of the listing claim moves listing marks; every worker
         // takes objects, and the claims on them keep each collected once.

@@ -3,7 +3,8 @@
  * read from; a file found there resumes at the cursor's offset only if it still holds the same
  * content (its fingerprint and the bytes before the offset match). A cursor whose file is gone or
  * changed is released, so that a file holding its content under another name and inode (the copy a
- * copytruncate made while pipe was stopped, or that copy compressed) continues it. Every other
+ * copytruncate made while pipe was stopped, or that copy compressed) continues it; one released by
+ * an earlier run keeps its release time, so it is forgotten once its retention ends, restarts or not. Every other
  * file is new: at the pipeline's first run, `startAt` says where to start in it; afterwards (it
  * appeared while pipe was stopped, or its content changed) it is read from its start.
  */
@@ -12,7 +13,11 @@ import { Generation } from './tail-lines.js';
 import { probeOffsets, verify, type Probe, type TailCursor } from './tail-identity.js';
 import { EMPTY, type TailTracker } from './tail-tracker.js';
 
-export async function resume(t: TailTracker, paths: string[], stored: TailCursor[], firstRun: boolean, signal: AbortSignal): Promise<void> {
+export async function resume(t: TailTracker, paths: string[], stored: TailCursor[], firstRun: boolean, signal: AbortSignal,
+  releasedAt: Record<string, number> = {}): Promise<void> {
+  // Released by this restart, or still retained from an earlier run (then since that run's release).
+  // Nothing of it went out in this process, so there is no mapper state to drop when it expires.
+  const release = (c: TailCursor, from: string): void => t.release(new Generation(c), from, true, releasedAt[c.id] ?? Date.now());
   const opened: TailFile[] = [];
   for (const path of paths) {
     const file = await TailFile.open(path);
@@ -40,7 +45,7 @@ export async function resume(t: TailTracker, paths: string[], stored: TailCursor
       });
       same = probe && mine.find((c) => verify(c, probe!) === 'same');
     }
-    for (const c of mine) if (c !== same) t.release(new Generation(c), file.key);
+    for (const c of mine) if (c !== same) release(c, file.key);
     if (!same) {
       changed.add(file);
       continue;
@@ -52,7 +57,7 @@ export async function resume(t: TailTracker, paths: string[], stored: TailCursor
     if (moved) t.outbox.push(t.chunk(gen));
     if (!same.done) t.dirty.add(file);
   }
-  for (const c of unclaimed.values()) t.release(new Generation(c), '');
+  for (const c of unclaimed.values()) release(c, '');
   for (const file of opened) {
     if (!file.gen) await t.evaluate(file, firstRun && !changed.has(file) ? 'initial' : 'new');
   }

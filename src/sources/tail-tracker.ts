@@ -31,6 +31,14 @@ export interface TrackerOptions {
 /** How a file without a generation is judged: at a first run (startAt applies), normally, or finally (--once). */
 export type Mode = 'initial' | 'new' | 'final';
 
+/** The generations a restart looks up; those released (their file gone or changed) with when. */
+export interface TailIndex {
+  v: 1;
+  ids: string[];
+  /** Epoch ms each released generation was released at, so its retention spans restarts. */
+  released?: Record<string, number>;
+}
+
 interface Released {
   gen: Generation;
   at: number;
@@ -66,11 +74,15 @@ export class TailTracker {
   }
 
   /** Generations a restart needs: those followed, and those released recently (their copies may still come). */
-  index(): { v: 1; ids: string[] } {
+  index(): TailIndex {
     const ids = new Set<string>();
     for (const f of this.files.values()) if (f.gen) ids.add(f.gen.cursor.id);
-    for (const id of this.#released.keys()) ids.add(id);
-    return { v: 1, ids: [...ids].sort() };
+    const released: Record<string, number> = {};
+    for (const [id, r] of this.#released) {
+      ids.add(id);
+      released[id] = r.at;
+    }
+    return { v: 1, ids: [...ids].sort(), ...(this.#released.size ? { released } : {}) };
   }
 
   /** Something happened at `path`: find out what, by device and inode. */
@@ -266,8 +278,8 @@ export class TailTracker {
   }
 
   /** Remembers a generation that left file `from`, for its copies; files waiting are judged again. */
-  release(gen: Generation, from: string, ended = false): void {
-    this.#released.set(gen.cursor.id, { gen, at: Date.now(), from, ended });
+  release(gen: Generation, from: string, ended = false, at = Date.now()): void {
+    this.#released.set(gen.cursor.id, { gen, at, from, ended });
     for (const f of this.files.values()) if (!f.gen) this.recheck.add(f);
     this.indexDirty = true;
   }

@@ -21,7 +21,7 @@ import { TailFile } from './tail-file.js';
 import { verify, type TailCursor } from './tail-identity.js';
 import { resume } from './tail-resume.js';
 import { timedWork } from './tail-timers.js';
-import { TailTracker } from './tail-tracker.js';
+import { TailTracker, type TailIndex } from './tail-tracker.js';
 import { DirWatcher, listFiles, pathMatcher } from './tail-watch.js';
 
 export const spec: ComponentSpec = {
@@ -59,10 +59,6 @@ export interface TailOptions {
 /** Where the index of generations is stored; each generation's cursor is under `tail:<id>`. */
 export const INDEX_STREAM = 'tail';
 
-interface Index {
-  v: 1;
-  ids: string[];
-}
 
 export class TailSource implements StreamSource {
   readonly kind = 'streams';
@@ -100,11 +96,16 @@ export class TailSource implements StreamSource {
         return undefined;
       }
     };
+    let saved = new Set<string>();
     const watcher = ctx.once ? undefined : new DirWatcher(root, match, hint, (err) => ctx.log.warn(`tail: watching ${root}: ${err.message}`));
     try {
       await watcher?.start();
-      const firstRun = (await ctx.position(INDEX_STREAM)) === undefined;
-      await resume(tracker, await listFiles(root, match), await storedCursors(ctx), firstRun, ctx.signal);
+      const index = (await ctx.position(INDEX_STREAM)) as TailIndex | undefined;
+      await dropUnlisted(ctx, index);
+      await resume(tracker, await listFiles(root, match), await storedCursors(ctx, index), index === undefined, ctx.signal, index?.released ?? {});
+      // Generations released long enough ago (in an earlier run) leave the index now, even in one pass.
+      tracker.expireReleased(Date.now());
+      saved = new Set(index?.ids);
       let nextTick = Date.now() + opts.pollInterval;
       for (;;) {
         if (ctx.signal.aborted) return;
@@ -116,13 +117,13 @@ export class TailSource implements StreamSource {
         if (!ctx.once && Date.now() >= nextTick) {
           nextTick = (await guard('checking files', () => timedWork(tracker, Date.now(), opts.pollInterval, hint))) ?? Date.now() + opts.pollInterval;
         }
-        await this.#save(tracker, ctx);
+        saved = await this.#save(tracker, ctx, saved);
         let chunk = tracker.outbox.shift();
         const file = chunk ? undefined : tracker.dirty.values().next().value;
         if (file) {
           tracker.dirty.delete(file);
           chunk = await guard(file.path, () => tracker.read(file));
-          await this.#save(tracker, ctx);
+          saved = await this.#save(tracker, ctx, saved);
         }
         if (chunk) yield chunk;
         if (chunk || file || hints.size || tracker.recheck.size) continue;
@@ -179,18 +180,37 @@ export class TailSource implements StreamSource {
     return { root: dirname(path), match: (p) => p === path };
   }
 
-  /** Direct cursors first (startAt: end), then the index, before any chunk of a new generation. */
-  async #save(tracker: TailTracker, ctx: ReadContext): Promise<void> {
+  /**
+   * Direct cursors first (startAt: end), then the index, before any chunk of a new generation; then
+   * the cursors of generations `saved` (the index stored before) listed and this one does not.
+   * Returns the ids the stored index lists.
+   */
+  async #save(tracker: TailTracker, ctx: ReadContext, saved: Set<string>): Promise<Set<string>> {
     for (const c of tracker.direct.splice(0)) await ctx.savePosition(`tail:${c.id}`, c);
-    if (!tracker.indexDirty) return;
+    if (!tracker.indexDirty) return saved;
     tracker.indexDirty = false;
-    await ctx.savePosition(INDEX_STREAM, tracker.index());
+    const index = tracker.index();
+    await ctx.savePosition(INDEX_STREAM, index);
+    const now = new Set(index.ids);
+    for (const id of saved) if (!now.has(id)) await ctx.savePosition(`tail:${id}`, undefined);
+    return now;
   }
 }
 
+/**
+ * Removes stored cursors the index does not list: a restart never looks them up. A generation's
+ * cursor goes when it leaves the index (#save), but its last chunk, committed after, may write it
+ * again; and a run may stop between the two writes.
+ */
+async function dropUnlisted(ctx: ReadContext, index: TailIndex | undefined): Promise<void> {
+  if (!ctx.positionStreams) return;
+  const listed = new Set(index?.ids.map((id) => `tail:${id}`));
+  for (const stream of await ctx.positionStreams('tail:')) if (!listed.has(stream)) await ctx.savePosition(stream, undefined);
+}
+
 /** The cursors of the generations the index lists. */
-async function storedCursors(ctx: ReadContext): Promise<TailCursor[]> {
-  const index = (await ctx.position(INDEX_STREAM)) as Index | undefined;
+async function storedCursors(ctx: ReadContext, index?: TailIndex): Promise<TailCursor[]> {
+  index ??= (await ctx.position(INDEX_STREAM)) as TailIndex | undefined;
   const stored: TailCursor[] = [];
   for (const id of index?.ids ?? []) {
     const c = (await ctx.position(`tail:${id}`)) as TailCursor | undefined;

@@ -236,16 +236,26 @@ export class PostgresStore implements StateStore {
   async setPosition(lock: Lock, stream: string, value: unknown): Promise<void> {
     const token = this.#claims.get(claimKey(lock, `stream:${LISTING_STREAM}`));
     if (token === undefined) throw this.#lockLost(lock, 'it does not hold the listing');
-    const r = await this.#query(`WITH held AS (
+    const held = `WITH held AS (
         SELECT 1 FROM pipe_stream_claims c JOIN pipe_workers w ON w.pipeline = c.pipeline AND w.run_id = c.run_id
         WHERE c.pipeline = $1 AND c.stream = $2 AND c.token = $3 AND w.token = $4
           AND w.expires_at > clock_timestamp() AND c.expires_at > clock_timestamp()
         FOR UPDATE OF c
-      )
-      INSERT INTO pipe_positions (pipeline, stream, value, updated_at) SELECT $1, $5, $6, clock_timestamp() FROM held
-      ON CONFLICT (pipeline, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-      RETURNING 1`, [lock.pipeline, LISTING_STREAM, token, lock.token, stream, JSON.stringify(value)], `pipeline ${lock.pipeline}`);
+      )`;
+    const r = value === undefined
+      ? await this.#query(`${held}, gone AS (DELETE FROM pipe_positions WHERE pipeline = $1 AND stream = $5 AND EXISTS (SELECT 1 FROM held))
+        SELECT 1 FROM held`, [lock.pipeline, LISTING_STREAM, token, lock.token, stream], `pipeline ${lock.pipeline}`)
+      : await this.#query(`${held}
+        INSERT INTO pipe_positions (pipeline, stream, value, updated_at) SELECT $1, $5, $6, clock_timestamp() FROM held
+        ON CONFLICT (pipeline, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+        RETURNING 1`, [lock.pipeline, LISTING_STREAM, token, lock.token, stream, JSON.stringify(value)], `pipeline ${lock.pipeline}`);
     if (!r.rowCount) throw this.#lockLost(lock, 'another worker holds the listing, or its lease has ended');
+  }
+
+  async positionStreams(pipeline: string, prefix: string): Promise<string[]> {
+    const r = await this.#query<{ stream: string }>('SELECT stream FROM pipe_positions WHERE pipeline = $1 AND left(stream, $2) = $3 ORDER BY stream',
+      [pipeline, prefix.length, prefix], `pipeline ${pipeline}`);
+    return r.rows.map((row) => row.stream);
   }
 
   async position(pipeline: string, stream: string): Promise<unknown> {

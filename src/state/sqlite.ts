@@ -267,10 +267,19 @@ export class SqliteStore implements StateStore {
     this.#db.transaction(() => {
       const held = this.#prepare('SELECT token FROM locks WHERE pipeline = ?').get(lock.pipeline) as { token: number } | undefined;
       if (held?.token !== lock.token) throw this.#lockLost(lock);
-      this.#prepare(`INSERT INTO positions (pipeline, stream, value, updated_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`)
-        .run(lock.pipeline, stream, JSON.stringify(value), new Date().toISOString());
+      if (value === undefined) this.#prepare('DELETE FROM positions WHERE pipeline = ? AND stream = ?').run(lock.pipeline, stream);
+      else {
+        this.#prepare(`INSERT INTO positions (pipeline, stream, value, updated_at) VALUES (?, ?, ?, ?)
+          ON CONFLICT DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`)
+          .run(lock.pipeline, stream, JSON.stringify(value), new Date().toISOString());
+      }
     }).immediate();
+  }
+
+  async positionStreams(pipeline: string, prefix: string): Promise<string[]> {
+    const rows = this.#prepare('SELECT stream FROM positions WHERE pipeline = ? AND substr(stream, 1, ?) = ? ORDER BY stream')
+      .all(pipeline, prefix.length, prefix) as Array<{ stream: string }>;
+    return rows.map((r) => r.stream);
   }
 
   async position(pipeline: string, stream: string): Promise<unknown> {

@@ -168,9 +168,12 @@ export interface StateStore {
   /**
    * Stores a position outside a chunk commit, for positions derived from what is already committed
    * (an S3 listing mark below which every key is done): losing such a write costs a little
-   * re-listing, never a row. Refused with PIPE_LOCK_LOST unless `lock` is still held.
+   * re-listing, never a row. `undefined` removes the stream's position (a tailed generation that is
+   * gone). Refused with PIPE_LOCK_LOST unless `lock` is still held.
    */
   setPosition(lock: Lock, stream: string, value: unknown): Promise<void>;
+  /** The streams of this pipeline with a stored position whose name starts with `prefix`. */
+  positionStreams(pipeline: string, prefix: string): Promise<string[]>;
   /** Keys remembered by mappers (dedupe) that have not expired, with their expiry (epoch ms). */
   rememberedKeys(pipeline: string, namespace: string, now: number): Promise<Map<string, number>>;
 

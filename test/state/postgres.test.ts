@@ -315,6 +315,25 @@ describe('PostgresStore: shared mode', () => {
     expect(await s1.position('p', 's3:listing')).toEqual({ after: 'k2' });
   });
 
+  it('removes a position set to undefined, and lists streams by prefix', async () => {
+    const { store: make } = await database();
+    const [s1, s2] = [make(), make()];
+    const w1 = await s1.acquireLock('p', owner('r1'), 60_000);
+    const w2 = await s2.acquireLock('p', owner('r2'), 60_000);
+    expect(await s1.claimStream(w1, LISTING_STREAM)).toBe(true);
+    for (const stream of ['tail', 'tail:a', 'tail:b', 'tail_x', 'other']) await s1.setPosition(w1, stream, { s: stream });
+    const other = await s1.acquireLock('q', owner('r1'), 60_000);
+    expect(await s1.claimStream(other, LISTING_STREAM)).toBe(true);
+    await s1.setPosition(other, 'tail:c', 1);
+    expect(await s2.positionStreams('p', 'tail:')).toEqual(['tail:a', 'tail:b']);
+    await expect(s2.setPosition(w2, 'tail:a', undefined), 'only the listing holder').rejects.toMatchObject({ code: 'PIPE_LOCK_LOST' });
+    await s1.setPosition(w1, 'tail:a', undefined);
+    await s1.setPosition(w1, 'tail:gone', undefined);
+    expect(await s2.position('p', 'tail:a')).toBeUndefined();
+    expect(await s2.positionStreams('p', 'tail:')).toEqual(['tail:b']);
+    expect(await s2.positionStreams('q', 'tail:')).toEqual(['tail:c']);
+  });
+
   it('refuses setPosition without the listing claim and stream positions without the streams claim', async () => {
     const { store: make } = await database();
     const [s1, s2] = [make(), make()];

@@ -96,6 +96,25 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('removes a position set to undefined, and lists streams by prefix', async () => {
+    const store = new SqliteStore(join(tempDir(), 'state.db'), 'h');
+    const lock = await store.acquireLock('p', { pid: process.pid, host: 'h', runId: 'r1' }, 60_000);
+    for (const stream of ['tail', 'tail:a', 'tail:b', 'tail_x', 'other']) await store.setPosition(lock, stream, { s: stream });
+    const other = await store.acquireLock('q', { pid: process.pid, host: 'h', runId: 'r1' }, 60_000);
+    await store.setPosition(other, 'tail:c', 1);
+    expect(await store.positionStreams('p', 'tail:')).toEqual(['tail:a', 'tail:b']);
+    await store.setPosition(lock, 'tail:a', undefined);
+    await store.setPosition(lock, 'tail:gone', undefined);
+    expect(await store.position('p', 'tail:a')).toBeUndefined();
+    expect(await store.positionStreams('p', 'tail:')).toEqual(['tail:b']);
+    expect(await store.positionStreams('q', 'tail:')).toEqual(['tail:c']);
+    await store.releaseLock(lock);
+    await store.acquireLock('p', { pid: process.pid, host: 'h', runId: 'r2' }, 60_000);
+    await expect(store.setPosition(lock, 'tail:b', undefined), 'only the lock holder').rejects.toMatchObject({ code: 'PIPE_LOCK_LOST' });
+    expect(await store.positionStreams('p', 'tail:')).toEqual(['tail:b']);
+    await store.close();
+  });
+
   it('keeps pipelines apart', async () => {
     const store = new SqliteStore(join(tempDir(), 's.db'), 'h1');
     const lock = await store.acquireLock('a', owner('r1'), 60_000);
