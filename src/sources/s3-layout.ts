@@ -1,7 +1,11 @@
 /**
  * The key layouts AWS writes CloudTrail and VPC Flow Logs in, as pure functions:
  *
- *   [<custom prefix>/]AWSLogs/[o-<org id>/]<account>/<CloudTrail|vpcflowlogs>/<region>/YYYY/MM/DD/<file>
+ *   [<custom prefix>/]AWSLogs/[o-<org id>/]<account>/<CloudTrail|vpcflowlogs>/<region>/YYYY/MM/DD/[HH/]<file>
+ *
+ * and the Hive-compatible prefixes VPC Flow Logs can be delivered with instead:
+ *
+ *   [<custom prefix>/]AWSLogs/aws-account-id=<account>/aws-service=vpcflowlogs/aws-region=<region>/year=YYYY/month=MM/day=DD/[hour=HH/]<file>
  *
  * `placePrefix` says which level of that tree the segment after a prefix is, so the source knows
  * what a delimiter listing under it discovers (organizations, accounts, regions) and where the
@@ -13,6 +17,22 @@ export type Layout = 'cloudtrail' | 'vpcflow' | 'none';
 
 /** The directory under an account that holds each layout's deliveries. */
 export const SERVICE_DIR: Record<Exclude<Layout, 'none'>, string> = { cloudtrail: 'CloudTrail', vpcflow: 'vpcflowlogs' };
+
+const HIVE_ACCOUNT = 'aws-account-id=';
+const HIVE_REGION = 'aws-region=';
+
+/**
+ * The service directory under an account directory: `vpcflowlogs`, or `aws-service=vpcflowlogs`
+ * under a Hive-compatible `aws-account-id=<account>/`.
+ */
+export function serviceDir(layout: Exclude<Layout, 'none'>, accountDir: string): string {
+  return lastSegment(accountDir).startsWith(HIVE_ACCOUNT) ? `aws-service=${SERVICE_DIR[layout]}` : SERVICE_DIR[layout];
+}
+
+/** Whether keys under a region prefix are filed under `year=YYYY/month=MM/day=DD/` (Hive-compatible). */
+function hive(region: string): boolean {
+  return lastSegment(region).startsWith(HIVE_REGION);
+}
 
 /**
  * What the segment after `base` is: an organization or an account (`owner`), an account (under an
@@ -87,14 +107,19 @@ function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
 }
 
-/** `2024/03/01` for a time's UTC day. */
-export function dayPath(t: Date): string {
-  return `${t.getUTCFullYear()}/${pad(t.getUTCMonth() + 1)}/${pad(t.getUTCDate())}`;
+/** `2024/03/01` for a time's UTC day, or `year=2024/month=03/day=01` under a Hive-compatible region. */
+export function dayPath(t: Date, region = ''): string {
+  const [y, m, d] = [t.getUTCFullYear(), pad(t.getUTCMonth() + 1), pad(t.getUTCDate())];
+  return hive(region) ? `year=${y}/month=${m}/day=${d}` : `${y}/${m}/${d}`;
 }
 
-/** The UTC day a key under `region` is filed under (`…/<region>/2024/03/01/…`), as its start in epoch ms. */
+/**
+ * The UTC day a key under `region` is filed under (`…/<region>/2024/03/01/…`, or
+ * `…/aws-region=<region>/year=2024/month=03/day=01/…`), as its start in epoch ms.
+ */
 export function keyDay(key: string, region: string): number | undefined {
-  const m = /^(\d{4})\/(\d{2})\/(\d{2})\//.exec(key.slice(region.length));
+  const rest = key.slice(region.length);
+  const m = hive(region) ? /^year=(\d{4})\/month=(\d{2})\/day=(\d{2})\//.exec(rest) : /^(\d{4})\/(\d{2})\/(\d{2})\//.exec(rest);
   if (!m) return undefined;
   const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
   return Number.isNaN(t) ? undefined : t;
@@ -126,12 +151,12 @@ export function keyInRange(key: string, region: string, from: Date | undefined, 
 
 /** StartAfter for a window opening at `from`: every key of `from`'s day sorts after it. */
 export function rangeStart(region: string, from: Date): string {
-  return `${region}${dayPath(from)}`;
+  return `${region}${dayPath(from, region)}`;
 }
 
 /** Whether a key lies past the last day of a window closing at `to` (exclusive): the listing can stop. */
 export function pastRange(key: string, region: string, to: Date): boolean {
   const day = keyDay(key, region);
-  if (day === undefined) return key.slice(region.length) > dayPath(new Date(to.getTime() - 1));
+  if (day === undefined) return key.slice(region.length) > dayPath(new Date(to.getTime() - 1), region);
   return day > to.getTime() - 1;
 }

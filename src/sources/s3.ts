@@ -4,7 +4,7 @@
  * collected again and an unchanged one never.
  *
  * Listing works leaf by leaf: the source's `prefix` (narrowed by `--prefix`) with `layout: none`, or
- * each region of a CloudTrail / VPC Flow Logs tree, found with delimiter listings. Each leaf resumes
+ * each region of a CloudTrail / VPC Flow Logs tree (plain or Hive-compatible), found with delimiter listings. Each leaf resumes
  * from its listing mark (s3-marks.ts); with `--from/--to` a leaf is listed from the first day of the
  * window and left at the first key past its last day, and keys are kept by the time in their name.
  * Bodies stream into the loader and resume after a failure with a ranged GET (s3-body.ts).
@@ -24,7 +24,7 @@ import { sdkS3Api, type ListedObject, type S3Api } from './s3-client.js';
 import { QueueReceiver } from './s3-queue.js';
 import { pingQueue, sdkQueueDeps, type QueueClientOptions, type QueueDeps } from './s3-queue-client.js';
 import {
-  keyInRange, lastSegment, narrowPrefix, pastRange, placePrefix, rangeStart, SERVICE_DIR,
+  keyInRange, lastSegment, narrowPrefix, pastRange, placePrefix, rangeStart, SERVICE_DIR, serviceDir,
   type Layout, type Leaf, type PrefixPlace,
 } from './s3-layout.js';
 import { keyCompare, markStream, MarkTracker, parseMark } from './s3-marks.js';
@@ -41,7 +41,7 @@ export const spec: ComponentSpec = {
     forcePathStyle: { type: 'boolean', default: false, description: 'Path-style requests (http://host/bucket/key), as MinIO and most S3-compatible stores need.' },
     layout: {
       type: 'enum', values: ['none', 'cloudtrail', 'vpcflow'], default: 'none', example: 'cloudtrail',
-      description: 'AWS key layout under the prefix (AWSLogs/[o-org/]<account>/<CloudTrail|vpcflowlogs>/<region>/YYYY/MM/DD/): accounts and regions are discovered, --from/--to list only the days in range, and each region keeps its own listing mark.',
+      description: 'AWS key layout under the prefix (AWSLogs/[o-org/]<account>/<CloudTrail|vpcflowlogs>/<region>/YYYY/MM/DD/[HH/], or VPC Flow Logs\' Hive-compatible aws-account-id=…/aws-service=vpcflowlogs/aws-region=…/year=…/month=…/day=…/[hour=…/]): accounts and regions are discovered, --from/--to list only the days in range, and each region keeps its own listing mark.',
     },
     include: { type: 'strings', default: ['**'], example: ['**/*.json.gz'], description: 'Globs of keys to collect.' },
     exclude: { type: 'strings', default: [], example: ['**/CloudTrail-Digest/**'], description: 'Globs of keys to leave out.' },
@@ -193,7 +193,7 @@ export class S3Source implements ArtifactSource {
     if (p.level === 'leaf') {
       yield { prefix: p.base + p.partial, ...(p.region ? { region: p.region } : {}) };
     } else if (p.level === 'service') {
-      const dir = SERVICE_DIR[this.#o.layout as Exclude<Layout, 'none'>];
+      const dir = serviceDir(this.#o.layout as Exclude<Layout, 'none'>, p.base);
       if (dir.startsWith(p.partial)) yield* this.#discover({ base: `${p.base}${dir}/`, partial: '', level: 'region' }, signal);
     } else {
       for await (const dir of this.#dirs(p.base + p.partial, signal)) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  dayPath, keyDay, keyInRange, keyTime, lastSegment, narrowPrefix, pastRange, placePrefix, rangeStart,
+  dayPath, keyDay, keyInRange, keyTime, lastSegment, narrowPrefix, pastRange, placePrefix, rangeStart, serviceDir,
 } from '../../src/sources/s3-layout.js';
 
 const R = 'AWSLogs/111122223333/CloudTrail/us-east-1/';
@@ -33,6 +33,44 @@ describe('placePrefix', () => {
   it('names the last segment of a directory prefix', () => {
     expect(lastSegment('AWSLogs/o-exampleorg1/')).toBe('o-exampleorg1');
     expect(lastSegment('AWSLogs/')).toBe('AWSLogs');
+  });
+});
+
+describe('Hive-compatible VPC Flow Logs prefixes', () => {
+  const H = 'AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/aws-region=us-east-1/';
+  const hiveKey = (day: string, hour: string): string => `${H}year=2024/month=03/day=${day}/hour=${hour}/111122223333_vpcflowlogs_us-east-1_fl-1_202403${day}T${hour}05Z_hash.log.gz`;
+
+  it.each([
+    ['AWSLogs/aws-account-id=111122223333/', { base: 'AWSLogs/aws-account-id=111122223333/', partial: '', level: 'service' }],
+    ['AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/', { base: 'AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/', partial: '', level: 'region' }],
+    [H, { base: H, partial: '', level: 'leaf', region: H }],
+    [`${H}year=2024/month=03/`, { base: `${H}year=2024/month=03/`, partial: '', level: 'leaf', region: H }],
+  ])('places %j', (prefix, place) => {
+    expect(placePrefix(prefix)).toEqual(place);
+  });
+
+  it('finds the service directory under an account directory of either kind', () => {
+    expect(serviceDir('vpcflow', 'AWSLogs/aws-account-id=111122223333/')).toBe('aws-service=vpcflowlogs');
+    expect(serviceDir('vpcflow', 'AWSLogs/111122223333/')).toBe('vpcflowlogs');
+    expect(serviceDir('cloudtrail', 'AWSLogs/o-exampleorg1/111122223333/')).toBe('CloudTrail');
+  });
+
+  it('reads days from year=/month=/day= and turns a window into a key range', () => {
+    expect(keyDay(hiveKey('02', '13'), H)).toBe(Date.parse('2024-03-02T00:00:00Z'));
+    expect(keyDay(`${H}2024/03/02/x.log.gz`, H), 'plain dates are not Hive dates').toBeUndefined();
+    expect(keyDay(`${R}year=2024/month=03/day=02/x`, R), 'and the other way round').toBeUndefined();
+    expect(dayPath(t('2024-03-09T23:59:59Z'), H)).toBe('year=2024/month=03/day=09');
+    const start = rangeStart(H, t('2024-03-02T06:00:00Z'));
+    expect(start).toBe(`${H}year=2024/month=03/day=02`);
+    expect(hiveKey('02', '00') > start && hiveKey('01', '23') < start).toBe(true);
+    const to = t('2024-03-03T00:00:00Z');
+    expect(pastRange(hiveKey('02', '23'), H, to)).toBe(false);
+    expect(pastRange(hiveKey('03', '00'), H, to)).toBe(true);
+    expect(pastRange(`${H}zzz/other`, H, to)).toBe(true);
+    expect(pastRange(`${H}aaa/other`, H, to)).toBe(false);
+    expect(keyInRange(hiveKey('02', '13'), H, t('2024-03-02T12:00:00Z'), to)).toBe(true);
+    expect(keyInRange(`${H}year=2024/month=03/day=02/other.log.gz`, H, t('2024-03-02T12:00:00Z'), to)).toBe(true);
+    expect(keyInRange(`${H}year=2024/month=03/day=01/other.log.gz`, H, t('2024-03-02T12:00:00Z'), to)).toBe(false);
   });
 });
 

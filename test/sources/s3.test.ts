@@ -290,6 +290,42 @@ describe('s3 source with a layout', () => {
   });
 });
 
+describe('s3 source with Hive-compatible VPC Flow Logs prefixes', () => {
+  const bucket = 'flows-hive';
+  const A = '111111111111';
+  // AWS's Hive-compatible layout, daily and per-hour partitions (both are delivery options).
+  const hiveKey = (region: string, day: number, hour?: number): string => {
+    const d = String(day).padStart(2, '0');
+    const h = String(hour ?? 0).padStart(2, '0');
+    return `AWSLogs/aws-account-id=${A}/aws-service=vpcflowlogs/aws-region=${region}/year=2024/month=03/day=${d}/`
+      + `${hour === undefined ? '' : `hour=${h}/`}${A}_vpcflowlogs_${region}_fl-0123456789abcdef0_202403${d}T${h}05Z_a1b2c3d4.log.gz`;
+  };
+  const keys = [hiveKey('eu-west-1', 1), hiveKey('eu-west-1', 2), hiveKey('us-east-1', 1, 23), hiveKey('us-east-1', 2, 0), hiveKey('us-east-1', 2, 13), hiveKey('us-east-1', 3, 0)];
+
+  beforeAll(async () => {
+    await s3.createBucket(bucket);
+    for (const k of keys) await s3.put(bucket, k, `version\n${k}`);
+  });
+
+  it('discovers aws-account-id=, aws-service= and aws-region= directories, and lists only the days of --from/--to', async () => {
+    const src = source({ bucket, prefix: 'AWSLogs/', layout: 'vpcflow' });
+    const all = await listAll(src, listContext({}));
+    expect(all.map((a) => a.uri.slice(`s3://${bucket}/`.length))).toEqual(keys);
+    const delimited = proxy.requests.filter((r) => r.op === 'list' && r.query.get('delimiter') === '/').map((r) => r.query.get('prefix'));
+    expect(delimited).toEqual(['AWSLogs/', `AWSLogs/aws-account-id=${A}/aws-service=vpcflowlogs/`]);
+    proxy.reset();
+    const scope = { from: new Date('2024-03-02T12:00:00Z'), to: new Date('2024-03-03T00:00:00Z') };
+    const found = await listAll(src, listContext({ scope }));
+    expect(found.map((a) => a.uri.slice(`s3://${bucket}/`.length))).toEqual([keys[4]]);
+    const leaves = proxy.requests.filter((r) => r.op === 'list' && !r.query.get('delimiter'));
+    const region = (r: string): string => `AWSLogs/aws-account-id=${A}/aws-service=vpcflowlogs/aws-region=${r}/`;
+    expect(leaves.map((r) => [r.query.get('prefix'), r.query.get('start-after')])).toEqual([
+      [region('eu-west-1'), `${region('eu-west-1')}year=2024/month=03/day=02`],
+      [region('us-east-1'), `${region('us-east-1')}year=2024/month=03/day=02`],
+    ]);
+  });
+});
+
 describe('s3 source with poll', () => {
   it('keeps listing until stopped, and never hands out an object it is still collecting', async () => {
     await s3.put(BUCKET, 'poll/a.json', '{}');
