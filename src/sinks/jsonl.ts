@@ -13,12 +13,12 @@
  */
 import { join, resolve } from 'node:path';
 import { PipeError } from '../errors.js';
-import { failpoint } from '../failpoint.js';
 import { pingWritable } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
-import { batchRows, type Batch, type RowSerializer, type Sink, type SinkContext } from '../types.js';
-import { batchParts } from './serialize.js';
+import type { ChunkFile } from '../state/store.js';
+import type { Sink, SinkContext } from '../types.js';
 import { checkPipelineDirName, checkSinkOwner, ChunkFileWriter, discardUnrecorded, makeDir, publishChunkFiles, runDirs, sinkFailure } from './chunk.js';
+import { ChunkedSink, partitionFileName } from './chunked.js';
 
 export const spec: ComponentSpec = {
   kind: 'sink',
@@ -44,30 +44,20 @@ export interface JsonlSinkOptions {
   partition: 'none' | 'day' | 'hour';
 }
 
-const ERRORS_PARTITION = '_errors';
+interface OpenFile {
+  writer: ChunkFileWriter;
+}
 
-export class JsonlSink implements Sink {
-  #opts: JsonlSinkOptions;
-  #ctx: SinkContext | undefined;
+export class JsonlSink extends ChunkedSink<OpenFile> {
   #dir: string;
   #tmpDir = '';
-  #seq = 0;
-  #writers = new Map<string, ChunkFileWriter>();
-  #batches: Batch[] = [];
-  #rows = 0;
-  #bytes = 0;
-  #timer: NodeJS.Timeout | undefined;
-  /** Serializes writes, timed flushes and the final flush. */
-  #queue: Promise<void> = Promise.resolve();
-  #failure: Error | undefined;
 
   constructor(opts: JsonlSinkOptions) {
-    this.#opts = opts;
+    super(opts);
     this.#dir = resolve(opts.dir);
   }
 
-  async open(ctx: SinkContext): Promise<void> {
-    this.#ctx = ctx;
+  protected async recover(ctx: SinkContext): Promise<void> {
     checkPipelineDirName(ctx.pipeline);
     // Each run writes its temporary files in a directory of its own, so that runs sharing the
     // directory (workers on shared state) never discard each other's.
@@ -91,87 +81,26 @@ export class JsonlSink implements Sink {
     if (pending.length || removed) {
       ctx.log.info(`recovered sink: ${pending.length} committed chunk(s) rolled forward, ${removed} uncommitted file(s) discarded`);
     }
-    this.#timer = setInterval(() => {
-      if (this.#batches.length) this.#serial(() => this.#commit()).catch(() => undefined);
-    }, this.#opts.flushInterval);
-    this.#timer.unref();
   }
 
-  get serializer(): RowSerializer {
-    return { format: 'jsonl', partition: this.#opts.partition };
+  protected openFile(_ctx: SinkContext, partition: string, name: string): OpenFile {
+    const tmp = join(this.#tmpDir, `${partitionFileName(partition, name)}.tmp`);
+    return { writer: new ChunkFileWriter(tmp, join(this.#dir, partition, name), this.chunkOptions.gzip) };
   }
 
-  write(batch: Batch): Promise<void> {
-    return this.#serial(async () => {
-      const { parts, rowErrors, errorsText } = batchParts(batch, this.#opts.partition);
-      for (const p of parts) await this.#append(p.partition, p.text, p.rows, p.release);
-      if (errorsText) await this.#append(ERRORS_PARTITION, errorsText, 0);
-      // Keep only what the commit needs: the rows are in the chunk files now.
-      this.#batches.push({ ...batch, rows: [], serialized: undefined, rowCount: batchRows(batch), rowErrors });
-      if (this.#rows >= this.#opts.maxRows || this.#bytes >= this.#opts.maxBytes) await this.#commit();
-    });
-  }
-
-  flush(): Promise<void> {
-    return this.#serial(() => this.#commit());
-  }
-
-  async close(): Promise<void> {
-    clearInterval(this.#timer);
-    await this.#queue.catch(() => undefined);
-    for (const w of this.#writers.values()) await w.discard();
-    this.#writers.clear();
-  }
-
-  #serial(task: () => Promise<void>): Promise<void> {
-    const next = this.#queue.then(() => {
-      if (this.#failure) throw this.#failure;
-      return task();
-    });
-    this.#queue = next.catch((err: Error) => {
-      this.#failure ??= err;
-    });
-    return next;
-  }
-
-  async #append(partition: string, text: string | Uint8Array, rows: number, release?: () => void): Promise<void> {
-    let w = this.#writers.get(partition);
-    if (!w) {
-      const name = `${this.#ctx!.runId}-${String(this.#seq).padStart(6, '0')}.jsonl${this.#opts.gzip ? '.gz' : ''}`;
-      const tmpName = `${partition.replace(/[/=]/g, '_')}${partition ? '-' : ''}${name}.tmp`;
-      w = new ChunkFileWriter(join(this.#tmpDir, tmpName), join(this.#dir, partition, name), this.#opts.gzip);
-      this.#writers.set(partition, w);
-    }
-    this.#rows += rows;
-    if (rows) this.#bytes += typeof text === 'string' ? text.length : text.byteLength;
-    if (w.append(text, rows, release)) await w.writeOut();
-  }
-
-  async #commit(): Promise<void> {
-    if (this.#batches.length === 0 && this.#writers.size === 0) return;
-    const ctx = this.#ctx!;
-    const writers = [...this.#writers.values()];
-    const batches = this.#batches;
-    let files;
+  protected async stage(files: OpenFile[]): Promise<ChunkFile[]> {
     try {
-      files = [];
-      for (const w of writers) files.push(await w.seal());
+      const sealed = [];
+      for (const f of files) sealed.push(await f.writer.seal());
+      return sealed;
     } catch (err) {
       throw sinkFailure('jsonl', this.#dir, err);
     }
-    failpoint('sink:before-commit');
-    await ctx.commit(files, batches);
-    failpoint('sink:after-commit');
-    this.#writers.clear();
-    this.#batches = [];
-    this.#rows = 0;
-    this.#bytes = 0;
-    if (files.length) this.#seq++;
-    // Committed already: a failed rename is finished by the next run's recovery.
-    const missing = await publishChunkFiles(files).catch((err: unknown) => { throw sinkFailure('jsonl', this.#dir, err); });
+  }
+
+  protected async publish(committed: ChunkFile[]): Promise<void> {
+    const missing = await publishChunkFiles(committed).catch((err: unknown) => { throw sinkFailure('jsonl', this.#dir, err); });
     if (missing.length) throw new PipeError('PIPE_SINK_FAILED', `jsonl sink ${this.#dir}: committed chunk ${missing[0]} vanished before it was renamed (its temporary file was deleted by something else)`);
-    failpoint('sink:after-rename');
-    await ctx.store.finishChunks(ctx.pipeline, files);
   }
 }
 

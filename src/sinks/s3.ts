@@ -13,10 +13,10 @@
  *    `<prefix>[dt=…/]<run id>-<sequence>.jsonl[.gz]`, then deleted; then the record is closed.
  * Final keys are deterministic and unique per run, so a copy done twice writes the same bytes to the
  * same key: publishing is idempotent, and a reader never sees a partial object (PUT and COPY are
- * atomic). On open, the run first notes which runs are live (a run not live then can commit nothing
- * later), then rolls forward every recorded chunk (copy if the staging object is still there; if it
- * is gone the final exists already), then deletes the staging objects of runs not live: those no
- * commit recorded. Staging objects of live runs (other workers on shared state) are never touched.
+ * atomic). On open, the run lists the runs with staging objects, then notes which runs are live (a
+ * run not live then can commit nothing later), then rolls forward every recorded chunk (copy if the
+ * staging object is still there; if it is gone the final exists already), then deletes the staging
+ * objects of the listed runs not live: those no commit recorded. Staging objects of live runs (other workers on shared state) are never touched.
  * The prefix remembers which state id wrote it (`<prefix>_pipe-tmp/<pipeline>.owner.json`): a run
  * with another state would deliver everything again, so it is refused (PIPE_STATE_MISMATCH) unless
  * --accept-new-state. Row errors go to `<prefix>_errors/` in the same chunk, exactly once too.
@@ -30,11 +30,11 @@ import { failpoint } from '../failpoint.js';
 import { quietLogger } from '../ping.js';
 import type { ComponentSpec } from '../spec.js';
 import type { ChunkFile } from '../state/store.js';
-import { batchRows, type Batch, type ComponentContext, type RowSerializer, type Sink, type SinkContext } from '../types.js';
+import type { ComponentContext, Sink, SinkContext } from '../types.js';
 import { ChunkFileWriter, discardUnrecorded, runDirs } from './chunk.js';
+import { ChunkedSink, partitionFileName } from './chunked.js';
 import { sdkSinkS3Api, type SinkS3Api, type SinkS3Options } from './s3-api.js';
 import { checkS3SinkOwner, discardStaging, eachLimited, stagingRuns, STAGING } from './s3-recovery.js';
-import { batchParts } from './serialize.js';
 
 export const spec: ComponentSpec = {
   kind: 'sink',
@@ -85,8 +85,6 @@ export interface S3SinkOptions {
   timeout: number;
 }
 
-const ERRORS_PARTITION = '_errors';
-
 /** `cloudtrail` → `cloudtrail/`; '' stays ''. */
 export function normalizePrefix(prefix: string): string {
   return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
@@ -97,31 +95,18 @@ interface Open {
   staging: string;
 }
 
-export class S3Sink implements Sink {
+export class S3Sink extends ChunkedSink<Open> {
   #opts: S3SinkOptions;
   #makeApi: () => Promise<SinkS3Api>;
   #api: SinkS3Api | undefined;
-  #ctx: SinkContext | undefined;
   #prefix: string;
   #spool = '';
-  #seq = 0;
-  #writers = new Map<string, Open>();
-  #batches: Batch[] = [];
-  #rows = 0;
-  #bytes = 0;
-  #timer: NodeJS.Timeout | undefined;
-  /** Serializes writes, timed flushes and the final flush. */
-  #queue: Promise<void> = Promise.resolve();
-  #failure: Error | undefined;
 
   constructor(opts: S3SinkOptions, makeApi: () => Promise<SinkS3Api>) {
+    super(opts);
     this.#opts = opts;
     this.#makeApi = makeApi;
     this.#prefix = normalizePrefix(opts.prefix);
-  }
-
-  get serializer(): RowSerializer {
-    return { format: 'jsonl', partition: this.#opts.partition };
   }
 
   #uri(key: string): string {
@@ -134,8 +119,7 @@ export class S3Sink implements Sink {
     return uri.startsWith(head) ? uri.slice(head.length) : undefined;
   }
 
-  async open(ctx: SinkContext): Promise<void> {
-    this.#ctx = ctx;
+  protected async recover(ctx: SinkContext): Promise<void> {
     const api = (this.#api = await this.#makeApi());
     const spoolRoot = join(tmpdir(), 'pipe-s3-sink', safe(ctx.store.id), safe(ctx.pipeline));
     this.#spool = join(spoolRoot, ctx.runId);
@@ -153,7 +137,7 @@ export class S3Sink implements Sink {
     if (pending.length < allPending.length) {
       ctx.log.warn(`${allPending.length - pending.length} committed chunk(s) of pipeline ${ctx.pipeline} belong to another sink (not s3://${this.#opts.bucket}/): left for it to publish`);
     }
-    const missing = await this.#publish(pending);
+    const missing = await this.#publish(pending, ctx.signal);
     for (const m of missing) ctx.log.warn(`committed chunk ${m} is missing: neither its staging object nor its final object exists`);
     await ctx.store.finishChunks(ctx.pipeline, pending);
     const removed = await discardStaging(api, listed, live, ctx.signal);
@@ -161,32 +145,39 @@ export class S3Sink implements Sink {
     if (pending.length || removed) {
       ctx.log.info(`recovered sink: ${pending.length} committed chunk(s) rolled forward, ${removed} uncommitted staging object(s) discarded`);
     }
-    this.#timer = setInterval(() => {
-      if (this.#batches.length) this.#serial(() => this.#commit()).catch(() => undefined);
-    }, this.#opts.flushInterval);
-    this.#timer.unref();
   }
 
-  write(batch: Batch): Promise<void> {
-    return this.#serial(async () => {
-      const { parts, rowErrors, errorsText } = batchParts(batch, this.#opts.partition);
-      for (const p of parts) await this.#append(p.partition, p.text, p.rows, p.release);
-      if (errorsText) await this.#append(ERRORS_PARTITION, errorsText, 0);
-      // Keep only what the commit needs: the rows are in the spooled chunk files now.
-      this.#batches.push({ ...batch, rows: [], serialized: undefined, rowCount: batchRows(batch), rowErrors });
-      if (this.#rows >= this.#opts.maxRows || this.#bytes >= this.#opts.maxBytes) await this.#commit();
-    });
+  protected openFile(ctx: SinkContext, partition: string, name: string): Open {
+    const stagingName = partitionFileName(partition, name);
+    const final = `${this.#prefix}${partition ? `${partition}/` : ''}${name}`;
+    return {
+      writer: new ChunkFileWriter(join(this.#spool, `${stagingName}.tmp`), final, this.chunkOptions.gzip),
+      staging: `${this.#prefix}${STAGING}/${ctx.pipeline}/${ctx.runId}/${stagingName}`,
+    };
   }
 
-  flush(): Promise<void> {
-    return this.#serial(() => this.#commit());
+  protected async stage(files: Open[], ctx: SinkContext): Promise<ChunkFile[]> {
+    const api = this.#api!;
+    const sealed: Array<{ local: ChunkFile; staging: string }> = [];
+    try {
+      for (const f of files) sealed.push({ local: await f.writer.seal(), staging: f.staging });
+    } catch (err) {
+      throw new PipeError('PIPE_SINK_FAILED', `s3 sink s3://${this.#opts.bucket}/${this.#prefix}: spooling a chunk to ${this.#spool}: ${(err as Error).message}`, { cause: err });
+    }
+    const contentType = this.chunkOptions.gzip ? 'application/gzip' : 'application/x-ndjson';
+    // Every file is uploaded before the commit: a failure here commits nothing, and the staging
+    // objects already uploaded are discarded by the next run's recovery.
+    await eachLimited(sealed, async (s) => api.putFile(s.staging, s.local.tmp, (await stat(s.local.tmp)).size, contentType, ctx.signal));
+    return sealed.map((s) => ({ tmp: this.#uri(s.staging), final: this.#uri(s.local.final), rows: s.local.rows, bytes: s.local.bytes }));
   }
 
-  async close(): Promise<void> {
-    clearInterval(this.#timer);
-    await this.#queue.catch(() => undefined);
-    for (const o of this.#writers.values()) await o.writer.discard();
-    this.#writers.clear();
+  protected async publish(committed: ChunkFile[], files: Open[], ctx: SinkContext): Promise<void> {
+    for (const f of files) await rm(f.writer.tmp, { force: true });
+    const missing = await this.#publish(committed, ctx.signal);
+    if (missing.length) throw new PipeError('PIPE_SINK_FAILED', `s3 sink: committed chunk ${missing[0]} vanished before it was published (its staging object was deleted by something else)`);
+  }
+
+  protected override async closed(): Promise<void> {
     // Staging objects uploaded but not known committed stay: the next run's recovery decides.
     if (this.#spool) {
       await rm(this.#spool, { recursive: true, force: true });
@@ -196,71 +187,9 @@ export class S3Sink implements Sink {
     this.#api?.close();
   }
 
-  #serial(task: () => Promise<void>): Promise<void> {
-    const next = this.#queue.then(() => {
-      if (this.#failure) throw this.#failure;
-      return task();
-    });
-    this.#queue = next.catch((err: Error) => {
-      this.#failure ??= err;
-    });
-    return next;
-  }
-
-  async #append(partition: string, text: string | Uint8Array, rows: number, release?: () => void): Promise<void> {
-    let o = this.#writers.get(partition);
-    if (!o) {
-      const ctx = this.#ctx!;
-      const name = `${ctx.runId}-${String(this.#seq).padStart(6, '0')}.jsonl${this.#opts.gzip ? '.gz' : ''}`;
-      const stagingName = `${partition.replace(/[/=]/g, '_')}${partition ? '-' : ''}${name}`;
-      const final = `${this.#prefix}${partition ? `${partition}/` : ''}${name}`;
-      o = {
-        writer: new ChunkFileWriter(join(this.#spool, `${stagingName}.tmp`), final, this.#opts.gzip),
-        staging: `${this.#prefix}${STAGING}/${ctx.pipeline}/${ctx.runId}/${stagingName}`,
-      };
-      this.#writers.set(partition, o);
-    }
-    this.#rows += rows;
-    if (rows) this.#bytes += typeof text === 'string' ? text.length : text.byteLength;
-    if (o.writer.append(text, rows, release)) await o.writer.writeOut();
-  }
-
-  async #commit(): Promise<void> {
-    if (this.#batches.length === 0 && this.#writers.size === 0) return;
-    const ctx = this.#ctx!;
-    const api = this.#api!;
-    const open = [...this.#writers.values()];
-    const batches = this.#batches;
-    const sealed: Array<{ local: ChunkFile; staging: string }> = [];
-    try {
-      for (const o of open) sealed.push({ local: await o.writer.seal(), staging: o.staging });
-    } catch (err) {
-      throw new PipeError('PIPE_SINK_FAILED', `s3 sink s3://${this.#opts.bucket}/${this.#prefix}: spooling a chunk to ${this.#spool}: ${(err as Error).message}`, { cause: err });
-    }
-    const contentType = this.#opts.gzip ? 'application/gzip' : 'application/x-ndjson';
-    // Every file is uploaded before the commit: a failure here commits nothing, and the staging
-    // objects already uploaded are discarded by the next run's recovery.
-    await eachLimited(sealed, async (s) => api.putFile(s.staging, s.local.tmp, (await stat(s.local.tmp)).size, contentType, ctx.signal));
-    const files: ChunkFile[] = sealed.map((s) => ({ tmp: this.#uri(s.staging), final: this.#uri(s.local.final), rows: s.local.rows, bytes: s.local.bytes }));
-    failpoint('sink:before-commit');
-    await ctx.commit(files, batches);
-    failpoint('sink:after-commit');
-    this.#writers.clear();
-    this.#batches = [];
-    this.#rows = 0;
-    this.#bytes = 0;
-    if (files.length) this.#seq++;
-    for (const s of sealed) await rm(s.local.tmp, { force: true });
-    const missing = await this.#publish(files);
-    if (missing.length) throw new PipeError('PIPE_SINK_FAILED', `s3 sink: committed chunk ${missing[0]} vanished before it was published (its staging object was deleted by something else)`);
-    failpoint('sink:after-rename');
-    await ctx.store.finishChunks(ctx.pipeline, files);
-  }
-
   /** Copies recorded chunks from staging to final and deletes staging; returns the finals found nowhere. */
-  async #publish(files: ChunkFile[]): Promise<string[]> {
+  async #publish(files: ChunkFile[], signal: AbortSignal): Promise<string[]> {
     const api = this.#api!;
-    const signal = this.#ctx!.signal;
     const missing: string[] = [];
     await eachLimited(files, async (f) => {
       const staging = this.#keyOf(f.tmp)!;
