@@ -11,7 +11,8 @@
 import { PipeError } from '../errors.js';
 import { isoTime, positionId } from '../rows.js';
 import type { ComponentSpec } from '../spec.js';
-import type { ArtifactMapper, ComponentContext, LineSink, Mapper, MapResult, RecordContext, Row } from '../types.js';
+import { keyTime } from '../sources/s3-layout.js';
+import type { ArtifactMapper, ArtifactRef, ComponentContext, LineSink, Mapper, MapResult, RecordContext, Row } from '../types.js';
 import { RowError, RowSkip, WRITTEN } from '../types.js';
 import { cloudWatchDelivery, settleFanOut, type CloudWatchEvent, type Part, checkBy, NO_CONTEXT } from './common.js';
 import { compileVpcFormat, DEFAULT_VPC_FORMAT, headerFields, parseVpcFormat, type VpcFormat } from './vpcflow-fields.js';
@@ -73,7 +74,8 @@ function intValue(tok: string, name: string, line: string): number | string | nu
 
 /**
  * Maps one line with a compiled format. Returns null for a blank line. `_time` comes from `start`,
- * else `end`, else `fallbackMs` (the CloudWatch event time, or the time of reading).
+ * else `end`, else `fallbackMs` (the CloudWatch event time, or the artifact's: see artifactTime),
+ * else the time of reading.
  */
 export function mapVpcFlowLine(format: VpcFormat, line: string, fallbackMs?: number): Row | RowError | null {
   const { keys, ints, names } = format;
@@ -126,7 +128,7 @@ export function mapVpcFlowLine(format: VpcFormat, line: string, fallbackMs?: num
  * `null`: a NODATA or SKIPDATA line dropped (`skipNoData`).
  */
 export function vpcFlowJson(
-  format: VpcFormat, line: string, skipNoData: boolean, sink: LineSink, id: string, sourceJson: string,
+  format: VpcFormat, line: string, skipNoData: boolean, sink: LineSink, id: string, sourceJson: string, fallbackMs?: number,
 ): typeof WRITTEN | null | undefined {
   const { ints, prefixes } = format;
   const want = ints.length;
@@ -167,7 +169,7 @@ export function vpcFlowJson(
   }
   if (count !== want) return undefined;
   if (noData && skipNoData) return null;
-  const time = isoSeconds(start) ?? isoSeconds(end) ?? isoTime(Date.now());
+  const time = isoSeconds(start) ?? isoSeconds(end) ?? isoTime(fallbackMs ?? Date.now());
   if (time === undefined) return undefined;
   sink.line(`${json},"_time":"${time}","_id":"${id}","_source":${sourceJson}}`, time);
   return WRITTEN;
@@ -203,6 +205,15 @@ function isoSeconds(secs: unknown): string | undefined {
   return `${cachedDayPrefix}${TWO_DIGITS[(s / 3600) | 0]}:${TWO_DIGITS[((s % 3600) / 60) | 0]}:${TWO_DIGITS[s % 60]}.000Z`;
 }
 
+/**
+ * The time a line without `start` and `end` (a custom format without them) is given: the delivery
+ * time in its file's name (`…_20240301T0005Z_….log.gz`), else the file's or object's last change.
+ * Either is the same at every read, so a row collected again keeps its `_time` and its partition.
+ */
+export function artifactTime(artifact: ArtifactRef): number | undefined {
+  return keyTime(artifact.uri) ?? artifact.mtime?.getTime();
+}
+
 function isNoData(format: VpcFormat, row: Row): boolean {
   if (format.status < 0) return false;
   const s = row[format.keys[format.status]!];
@@ -220,6 +231,9 @@ class VpcArtifactMapper implements ArtifactMapper {
   readonly #ctx: ComponentContext;
   #source = '';
   #sourceJson = '""';
+  /** The time of the artifact `#timeOf` saw last, by its uri. */
+  #timeUri = '';
+  #time: number | undefined;
 
   constructor(settings: Settings, ctx: ComponentContext) {
     this.#settings = settings;
@@ -248,14 +262,14 @@ class VpcArtifactMapper implements ArtifactMapper {
       this.#source = source;
       this.#sourceJson = JSON.stringify(source);
     }
-    const r = vpcFlowJson(this.#format, value, this.#settings.skipNoData, sink, positionId(ctx.artifact.identity, ctx.seq), this.#sourceJson);
+    const r = vpcFlowJson(this.#format, value, this.#settings.skipNoData, sink, positionId(ctx.artifact.identity, ctx.seq), this.#sourceJson, this.#timeOf(ctx.artifact));
     return r === undefined ? this.map(value, ctx) : r;
   }
 
   map(value: unknown, ctx: RecordContext): MapResult {
     if (typeof value === 'string') {
       if (ctx.seq === 0 && this.#header(value, 0)) return null;
-      const row = mapVpcFlowLine(this.#format, value);
+      const row = mapVpcFlowLine(this.#format, value, this.#timeOf(ctx.artifact));
       if (row === null || row instanceof RowError) return row;
       if (this.#settings.skipNoData && isNoData(this.#format, row)) return null;
       row._id = positionId(ctx.artifact.identity, ctx.seq);
@@ -269,6 +283,14 @@ class VpcArtifactMapper implements ArtifactMapper {
       if (delivery) return this.#delivery(delivery.events, delivery.source ?? ctx.artifact.uri, ctx);
     }
     return new RowError('PIPE_ROW_INVALID', 'vpcflow: expected a text line or a CloudWatch Logs message');
+  }
+
+  #timeOf(artifact: ArtifactRef): number | undefined {
+    if (artifact.uri !== this.#timeUri) {
+      this.#timeUri = artifact.uri;
+      this.#time = artifactTime(artifact);
+    }
+    return this.#time;
   }
 
   #delivery(events: CloudWatchEvent[], source: string, ctx: RecordContext): MapResult {

@@ -3,7 +3,8 @@ import { positionId } from '../../src/rows.js';
 import { RowError } from '../../src/types.js';
 import { compileVpcFormat, create, mapVpcFlowLine, parseVpcFormat, spec } from '../../src/mappers/vpcflow.js';
 import { DEFAULT_VPC_FORMAT, headerFields, VPC_FIELDS } from '../../src/mappers/vpcflow-fields.js';
-import { artifact, fakeContext, fixtureLines, run } from './helpers.js';
+import type { ArtifactRef } from '../../src/types.js';
+import { agreeWrite, artifact, fakeContext, fixtureLines, run } from './helpers.js';
 
 const DOCS = 'public/aws-docs-vpc-user-guide/';
 const OTEL = 'public/opentelemetry-collector-contrib/';
@@ -191,6 +192,23 @@ describe('vpcflow: header and format', () => {
     const out = run([mapper()], lines);
     expect(out.rows.map((r) => r.dstport)).toEqual([22, 3389]);
     expect(out.rows[0]!._id).toBe(positionId(artifact().identity, 0));
+  });
+
+  it('gives a line without start and end the delivery time in its file name, else the file\'s last change, never the read time when either is known', () => {
+    const lines = fixtureLines(`${DOCS}aws-docs-vpcflow-nat-gateway.log`);
+    const named = artifact('s3://flow-bucket/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/03/01/123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20240301T0005Z_a1b2c3d4.log.gz');
+    const modified = { ...artifact('file:///logs/nat-gateway.log'), mtime: new Date('2024-03-02T10:20:30.456Z') };
+    const both = { ...named, mtime: new Date('2024-03-02T10:20:30.456Z') };
+    const times = (ref: ArtifactRef) => [...new Set(run([mapper()], lines, ref).rows.map((r) => r._time))];
+    expect(times(named)).toEqual(['2024-03-01T00:05:00.000Z']);
+    expect(times(modified)).toEqual(['2024-03-02T10:20:30.456Z']);
+    expect(times(both), 'the name wins').toEqual(['2024-03-01T00:05:00.000Z']);
+    expect(times(artifact('file:///logs/nat-gateway.log')), 'neither: the time of reading').toEqual([NOW.toISOString()]);
+    // A line with start keeps its own time whatever the artifact says.
+    const accepted = fixtureLines(`${DOCS}aws-docs-vpcflow-accepted-rejected.log`);
+    expect(run([mapper()], accepted, both).rows[0]!._time).toBe('2014-12-14T04:06:50.000Z');
+    // The fast path gives the same rows as map.
+    for (const ref of [named, modified, both]) agreeWrite(mapper(), lines, ref);
   });
 
   it('uses the format option for headerless lines, in either syntax', () => {
