@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { JsonlSink, type JsonlSinkOptions } from '../../src/sinks/jsonl.js';
 import { partitionOfTime } from '../../src/sinks/serialize.js';
 import { SqliteStore } from '../../src/state/sqlite.js';
-import type { Lock } from '../../src/state/store.js';
+import type { Lock, StateStore } from '../../src/state/store.js';
 import type { ArtifactRef, Batch, Logger, SinkContext } from '../../src/types.js';
 import { withLateWorker } from '../helpers/store.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -27,7 +27,8 @@ function files(dir: string): string[] {
   return out.filter((f) => !f.startsWith('.pipe-tmp')).sort();
 }
 
-async function setup(opts: Partial<JsonlSinkOptions> = {}, runId = 'run1') {
+/** `wrap`: the store the sink sees, made from the real one (another worker's doings, say). */
+async function setup(opts: Partial<JsonlSinkOptions> = {}, runId = 'run1', wrap?: (store: StateStore, dir: string) => StateStore) {
   const dir = tempDir();
   const store = new SqliteStore(join(dir, 'state.db'), 'h');
   const lock: Lock = await store.acquireLock('p', { pid: process.pid, host: 'h', runId }, 60_000);
@@ -35,7 +36,7 @@ async function setup(opts: Partial<JsonlSinkOptions> = {}, runId = 'run1') {
   const out = join(dir, 'out');
   const sink = new JsonlSink({ dir: out, maxRows: 1000, maxBytes: 1 << 30, flushInterval: 60_000, gzip: false, partition: 'none', ...opts });
   const ctx: SinkContext = {
-    pipeline: 'p', store, log: quiet, baseDir: dir, runId, signal: new AbortController().signal,
+    pipeline: 'p', store: wrap ? wrap(store, dir) : store, log: quiet, baseDir: dir, runId, signal: new AbortController().signal,
     commit: (f, b) => store.commit(lock, f, b),
   };
   await sink.open(ctx);
@@ -146,17 +147,12 @@ describe('jsonl sink', () => {
   });
 
   it('leaves the temporary files of a worker that registers while it looks alone', async () => {
-    const dir = tempDir();
-    const store = new SqliteStore(join(dir, 'state.db'), 'h');
-    const lock = await store.acquireLock('p', { pid: process.pid, host: 'h', runId: 'r1' }, 60_000);
-    const out = join(dir, 'out');
-    const lateDir = join(out, '.pipe-tmp', 'p', 'late');
-    const sink = new JsonlSink({ dir: out, maxRows: 10, maxBytes: 1 << 20, flushInterval: 60_000, gzip: false, partition: 'none' });
-    const late = withLateWorker(store, async () => {
+    let lateDir = '';
+    const { sink } = await setup({}, 'run1', (store, dir) => withLateWorker(store, async () => {
+      lateDir = join(dir, 'out', '.pipe-tmp', 'p', 'late');
       mkdirSync(lateDir, { recursive: true });
       writeFileSync(join(lateDir, 'late-000000.jsonl.tmp'), '{"n":1}\n');
-    });
-    await sink.open({ pipeline: 'p', store: late, log: quiet, baseDir: dir, runId: 'r1', signal: new AbortController().signal, commit: (f, b) => store.commit(lock, f, b) });
+    }));
     expect(readdirSync(lateDir)).toEqual(['late-000000.jsonl.tmp']);
     await sink.close();
   });
