@@ -115,8 +115,11 @@ export interface StreamChunk {
   ref: ArtifactRef;
   records: unknown[];
   firstSeq: number;
-  /** Stored in the same transaction as the rows of these records: `positions[stream] = value`. */
-  cursor: { stream: string; value: unknown };
+  /**
+   * Stored in the same transaction as the rows of these records: `positions[stream] = value`.
+   * Absent only on a chunk that merely ends its ref (`last`, no records): nothing is committed.
+   */
+  cursor?: { stream: string; value: unknown };
   /** No more records will come for this ref (a rotated file read to its end): mapper state is dropped. */
   last?: boolean;
   /** Raw bytes these records came from, for progress. */

@@ -11,6 +11,11 @@ export async function collectStreams(
 ): Promise<void> {
   const chains = new Map<string, ArtifactMapper[]>();
   for await (const chunk of source.read(ctx)) {
+    if (!chunk.cursor) {
+      // A ref ended with nothing to commit (a tailed generation forgotten): only its mapper state goes.
+      if (chunk.last) chains.delete(chunk.ref.identity);
+      continue;
+    }
     let chain = chains.get(chunk.ref.identity);
     if (!chain) {
       chain = mapperChain(plan, chunk.ref);

@@ -4,9 +4,9 @@
  * content (its fingerprint and the bytes before the offset match). A cursor whose file is gone or
  * changed is released, so that a file holding its content under another name and inode (the copy a
  * copytruncate made while pipe was stopped, or that copy compressed) continues it; one released by
- * an earlier run keeps its release time, so it is forgotten once its retention ends, restarts or not. Every other
- * file is new: at the pipeline's first run, `startAt` says where to start in it; afterwards (it
- * appeared while pipe was stopped, or its content changed) it is read from its start.
+ * an earlier run keeps its release time, so it is forgotten once its retention ends, restarts or
+ * not. Every other file is new: at the pipeline's first run, `startAt` says where to start in it;
+ * afterwards (it appeared while pipe was stopped, or its content changed) it is read from its start.
  */
 import { TailFile } from './tail-file.js';
 import { Generation } from './tail-lines.js';

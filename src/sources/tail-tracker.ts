@@ -210,8 +210,9 @@ export class TailTracker {
       else {
         this.#released.delete(id);
         this.indexDirty = true;
-        // No copy of it came: the engine may drop what it keeps for it.
-        if (!r.ended) this.outbox.push(this.chunk(r.gen, undefined, true));
+        // No copy of it came: the engine may drop what it keeps for it. The chunk carries no
+        // cursor: the generation has left the index, and its cursor is deleted with it.
+        if (!r.ended) this.outbox.push({ ref: r.gen.ref, records: [], firstSeq: r.gen.cursor.line, last: true });
       }
     }
     return next;

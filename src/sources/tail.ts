@@ -59,7 +59,6 @@ export interface TailOptions {
 /** Where the index of generations is stored; each generation's cursor is under `tail:<id>`. */
 export const INDEX_STREAM = 'tail';
 
-
 export class TailSource implements StreamSource {
   readonly kind = 'streams';
   readonly #opts: TailOptions;
@@ -199,8 +198,8 @@ export class TailSource implements StreamSource {
 
 /**
  * Removes stored cursors the index does not list: a restart never looks them up. A generation's
- * cursor goes when it leaves the index (#save), but its last chunk, committed after, may write it
- * again; and a run may stop between the two writes.
+ * cursor goes when it leaves the index (#save); this catches a run stopped between the two writes,
+ * and a chunk of the generation still in the sink when its cursor went.
  */
 async function dropUnlisted(ctx: ReadContext, index: TailIndex | undefined): Promise<void> {
   if (!ctx.positionStreams) return;

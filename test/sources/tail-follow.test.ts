@@ -5,14 +5,14 @@
  */
 import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { spec } from '../../src/sources/tail.js';
 import * as tail from '../../src/sources/tail.js';
 import { parseDuration, parseSize } from '../../src/config/units.js';
 import type { ReadContext } from '../../src/types.js';
 import { readSink } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { messages, numbered, quiet, startTail, waitFor } from './tail-helpers.js';
+import { messages, numbered, quiet, startTail, storedPositions, waitFor } from './tail-helpers.js';
 
 /** The tail source's options with their defaults, as validation would give them. */
 function defaults(): Record<string, unknown> {
@@ -98,6 +98,40 @@ describe('tail source: following', () => {
     await sleep(500);
     expect(messages(dir).sort()).toEqual([...range('a', 0, 50), ...range('b', 0, 10)].sort());
     await run.stop();
+  });
+
+  it('a truncated file\'s old generation leaves the index a minute later, its cursor with it, while the run goes on', async () => {
+    const { dir, logs } = setup();
+    const file = join(logs, 'app.log');
+    writeFileSync(file, numbered('a', 0, 20));
+    const start = Date.now();
+    vi.useFakeTimers({ toFake: ['Date'], now: start });
+    try {
+      const run = await startTail(dir);
+      await until(dir, range('a', 0, 20));
+      truncateSync(file, 0);
+      appendFileSync(file, numbered('b', 0, 5));
+      await until(dir, [...range('a', 0, 20), ...range('b', 0, 5)]);
+      const before = await storedPositions(dir);
+      expect(before.index!.ids, 'the new generation, and the old one kept for copies').toHaveLength(2);
+      // Past the retention: the old generation is forgotten by the running tail, cursor and all.
+      vi.setSystemTime(start + 120_000);
+      let ids = before.index!.ids;
+      for (let i = 0; i < 200 && ids.length > 1; i++) {
+        await sleep(25);
+        ids = (await storedPositions(dir)).index!.ids;
+      }
+      expect(ids, 'only the generation followed now').toHaveLength(1);
+      // Past a flushInterval: anything the tail still had for the old generation is committed.
+      await sleep(300);
+      const { index, cursors } = await storedPositions(dir);
+      expect(cursors.map((c) => c.id), 'no cursor the index does not list').toEqual(index!.ids);
+      appendFileSync(file, numbered('b', 5, 5));
+      await until(dir, [...range('a', 0, 20), ...range('b', 0, 10)]);
+      await run.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a deleted file is read to its end, then closed after rotateWait', async () => {
