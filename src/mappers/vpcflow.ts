@@ -231,8 +231,8 @@ class VpcArtifactMapper implements ArtifactMapper {
   readonly #ctx: ComponentContext;
   #source = '';
   #sourceJson = '""';
-  /** The time of the artifact `#timeOf` saw last, by its uri. */
-  #timeUri = '';
+  /** The time of the artifact `#timeOf` saw last, by its identity (a changed file is another). */
+  #timeOwner = '';
   #time: number | undefined;
 
   constructor(settings: Settings, ctx: ComponentContext) {
@@ -286,8 +286,8 @@ class VpcArtifactMapper implements ArtifactMapper {
   }
 
   #timeOf(artifact: ArtifactRef): number | undefined {
-    if (artifact.uri !== this.#timeUri) {
-      this.#timeUri = artifact.uri;
+    if (artifact.identity !== this.#timeOwner) {
+      this.#timeOwner = artifact.identity;
       this.#time = artifactTime(artifact);
     }
     return this.#time;
