@@ -8,8 +8,7 @@ import { hostname } from 'node:os';
 import { importBuiltin } from '../builtin-modules.js';
 import { validatePipelineFile, type ComponentConfig, type PipelineConfig } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
-import { loaderChain } from '../engine/build.js';
-import { make } from '../engine/plan.js';
+import { buildPipeline } from '../engine/build.js';
 import { toPipeError } from '../errors.js';
 import { captureProcessWarnings, StderrLogger } from '../log.js';
 import { redactText } from '../redact.js';
@@ -45,26 +44,22 @@ async function pingComponents(components: ComponentConfig[]): Promise<boolean> {
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
- * What `pipe run` would refuse on building the pipeline: a component's own `create` refusing its
- * options (a third-party one may check more than its spec says). Each component is built once, with
- * an empty in-memory state (a mapper may read its remembered keys), and dropped unopened.
+ * What `pipe run` would refuse on building the pipeline, found by building it the same way
+ * (buildPipeline): a component's own `create` refusing its options (a third-party one may check
+ * more than its spec says), or a loader chain that ends before records. It is built with an empty
+ * in-memory state (a mapper may read its remembered keys) and dropped unopened.
  */
-async function buildProblems(cfg: PipelineConfig): Promise<string[]> {
+async function buildProblem(cfg: PipelineConfig): Promise<string | undefined> {
   const store = new SqliteStore(':memory:', hostname());
-  const ctx = { pipeline: cfg.name, store, log: quiet, baseDir: cfg.baseDir };
-  const problems: string[] = [];
   try {
-    const loaders = await loaderChain(cfg, (type) => importBuiltin('loader', type));
-    for (const c of [cfg.source, ...loaders, ...cfg.mappers, cfg.sink]) {
-      await make(c, ctx, cfg.file).catch((err: unknown) => {
-        const e = toPipeError(err, 'PIPE_CONFIG_INVALID');
-        problems.push(`${redactText(e.message)} [${e.code}]`);
-      });
-    }
+    await buildPipeline(cfg, { pipeline: cfg.name, store, log: quiet, baseDir: cfg.baseDir }, (type) => importBuiltin('loader', type));
+    return undefined;
+  } catch (err) {
+    const e = toPipeError(err, 'PIPE_CONFIG_INVALID');
+    return `${redactText(e.message)} [${e.code}]`;
   } finally {
     await store.close();
   }
-  return problems;
 }
 
 export async function validateCommand(args: string[], flags: ValidateFlags = {}): Promise<number> {
@@ -79,10 +74,10 @@ export async function validateCommand(args: string[], flags: ValidateFlags = {})
       continue;
     }
     const cfg = v.config!;
-    const refused = await buildProblems(cfg);
-    if (refused.length) {
+    const refused = await buildProblem(cfg);
+    if (refused) {
       bad++;
-      for (const line of refused) process.stderr.write(`${line}\n`);
+      process.stderr.write(`${refused}\n`);
       continue;
     }
     process.stdout.write(`${file}: ok (pipeline ${cfg.name})\n`);

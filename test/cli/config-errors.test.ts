@@ -24,6 +24,7 @@ const cases: Array<[string, string, string]> = [
   ['loader without type', `name: a\n${OK_SOURCE}\nloader:\n  - { path: Records }\n${OK_SINK}\n`, ':4: loader[0]'],
   ['yaml syntax', `name: a\nsource: { type: files, path: /tmp\n${OK_SINK}\n`, ':'],
   ['sink where a mapper goes', `name: a\n${OK_SOURCE}\nmappers: [jsonl]\n${OK_SINK}\n`, ':3: mappers[0]'],
+  ['loader chain that ends before records', `name: a\n${OK_SOURCE}\nloader: [gzip]\n${OK_SINK}\n`, 'loader: the last loader must produce records'],
 ];
 
 describe('configuration errors through the CLI', () => {
