@@ -231,14 +231,14 @@ class VpcArtifactMapper implements ArtifactMapper {
   readonly #ctx: ComponentContext;
   #source = '';
   #sourceJson = '""';
-  /** The time of the artifact `#timeOf` saw last, by its identity (a changed file is another). */
-  #timeOwner = '';
-  #time: number | undefined;
+  /** `_time` of a line without start and end (artifactTime). */
+  readonly #time: number | undefined;
 
-  constructor(settings: Settings, ctx: ComponentContext) {
+  constructor(settings: Settings, ctx: ComponentContext, artifact: ArtifactRef) {
     this.#settings = settings;
     this.#format = settings.format;
     this.#ctx = ctx;
+    this.#time = artifactTime(artifact);
   }
 
   /** A header can only be the first record; returns true when it was one. */
@@ -262,14 +262,14 @@ class VpcArtifactMapper implements ArtifactMapper {
       this.#source = source;
       this.#sourceJson = JSON.stringify(source);
     }
-    const r = vpcFlowJson(this.#format, value, this.#settings.skipNoData, sink, positionId(ctx.artifact.identity, ctx.seq), this.#sourceJson, this.#timeOf(ctx.artifact));
+    const r = vpcFlowJson(this.#format, value, this.#settings.skipNoData, sink, positionId(ctx.artifact.identity, ctx.seq), this.#sourceJson, this.#time);
     return r === undefined ? this.map(value, ctx) : r;
   }
 
   map(value: unknown, ctx: RecordContext): MapResult {
     if (typeof value === 'string') {
       if (ctx.seq === 0 && this.#header(value, 0)) return null;
-      const row = mapVpcFlowLine(this.#format, value, this.#timeOf(ctx.artifact));
+      const row = mapVpcFlowLine(this.#format, value, this.#time);
       if (row === null || row instanceof RowError) return row;
       if (this.#settings.skipNoData && isNoData(this.#format, row)) return null;
       row._id = positionId(ctx.artifact.identity, ctx.seq);
@@ -283,14 +283,6 @@ class VpcArtifactMapper implements ArtifactMapper {
       if (delivery) return this.#delivery(delivery.events, delivery.source ?? ctx.artifact.uri, ctx);
     }
     return new RowError('PIPE_ROW_INVALID', 'vpcflow: expected a text line or a CloudWatch Logs message');
-  }
-
-  #timeOf(artifact: ArtifactRef): number | undefined {
-    if (artifact.identity !== this.#timeOwner) {
-      this.#timeOwner = artifact.identity;
-      this.#time = artifactTime(artifact);
-    }
-    return this.#time;
   }
 
   #delivery(events: CloudWatchEvent[], source: string, ctx: RecordContext): MapResult {
@@ -325,5 +317,5 @@ export function create(options: Record<string, unknown>, ctx: ComponentContext):
     format: compileVpcFormat(text === undefined ? DEFAULT_VPC_FORMAT : parseVpcFormat(text)),
     skipNoData: options.skipNoData === true,
   };
-  return { forArtifact: () => new VpcArtifactMapper(settings, ctx) };
+  return { forArtifact: (artifact) => new VpcArtifactMapper(settings, ctx, artifact) };
 }
