@@ -1,6 +1,7 @@
 /**
  * Chunk files: rows appended under a temporary name, fsynced, then (after the state commit)
- * renamed to their final name. Shared by every sink that writes files (jsonl now, s3 later).
+ * renamed to their final name; and the housekeeping of a sink's temporary files. Used by the jsonl
+ * sink, and by the s3 sink for the files it spools before uploading them.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';

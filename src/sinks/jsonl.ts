@@ -7,9 +7,11 @@
  * they renamed to `<dir>/[dt=…/]<run id>-<sequence>.jsonl[.gz]`. On start, chunks recorded but not
  * yet renamed are rolled forward and temporary files no commit recorded are deleted, so a kill -9
  * at any instant neither loses nor duplicates a row. Many workers may share the directory (shared
- * state): chunk names carry the run id, a run leaves the temporary files of live runs alone (and of runs that register while it looks), and a
- * chunk rolled forward by another run's recovery is found already in place by its own rename. Row errors go to `<dir>/_errors/` in the
- * same chunk, so the dead-letter files are exactly-once too.
+ * state): chunk names carry the run id, a run leaves the temporary files of live runs alone (and of
+ * runs that register while it looks), and a chunk rolled forward by another run's recovery is found
+ * already in place by its own rename. Row errors go to `<dir>/_errors/` in the same chunk, so the
+ * dead-letter files are exactly-once too. Appending, rotation and the commit sequence are
+ * ChunkedSink's (chunked.ts).
  */
 import { join, resolve } from 'node:path';
 import { PipeError } from '../errors.js';

@@ -4,9 +4,10 @@
  * collected again and an unchanged one never.
  *
  * Listing works leaf by leaf: the source's `prefix` (narrowed by `--prefix`) with `layout: none`, or
- * each region of a CloudTrail / VPC Flow Logs tree (plain or Hive-compatible), found with delimiter listings. Each leaf resumes
- * from its listing mark (s3-marks.ts); with `--from/--to` a leaf is listed from the first day of the
- * window and left at the first key past its last day, and keys are kept by the time in their name.
+ * each region of a CloudTrail / VPC Flow Logs tree (plain or Hive-compatible), found with delimiter
+ * listings. Each leaf resumes from its listing mark (s3-marks.ts); with `--from/--to` a leaf is
+ * listed from the first day of the window and left at the first key past its last day, and keys
+ * are kept by the time in their name.
  * Bodies stream into the loader and resume after a failure with a ranged GET (s3-body.ts).
  * With `queue`, objects come from S3 event notifications received from SQS instead (s3-queue.ts),
  * made into artifacts by the same `#artifact`, so either way an object is collected once.
