@@ -11,9 +11,9 @@ import { formatProblem } from '../config/problems.js';
 import { buildPipeline } from '../engine/build.js';
 import { toPipeError } from '../errors.js';
 import { captureProcessWarnings, StderrLogger } from '../log.js';
+import { quietLogger } from '../ping.js';
 import { redactText } from '../redact.js';
 import { SqliteStore } from '../state/sqlite.js';
-import type { Logger } from '../types.js';
 import { pipelineFiles, resolver } from './common.js';
 
 export interface ValidateFlags {
@@ -41,8 +41,6 @@ async function pingComponents(components: ComponentConfig[]): Promise<boolean> {
   return ok;
 }
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
 /**
  * What `pipe run` would refuse on building the pipeline, found by building it the same way
  * (buildPipeline): a component's own `create` refusing its options (a third-party one may check
@@ -52,7 +50,7 @@ const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 async function buildProblem(cfg: PipelineConfig): Promise<string | undefined> {
   const store = new SqliteStore(':memory:', hostname());
   try {
-    await buildPipeline(cfg, { pipeline: cfg.name, store, log: quiet, baseDir: cfg.baseDir }, (type) => importBuiltin('loader', type));
+    await buildPipeline(cfg, { pipeline: cfg.name, store, log: quietLogger, baseDir: cfg.baseDir }, (type) => importBuiltin('loader', type));
     return undefined;
   } catch (err) {
     const e = toPipeError(err, 'PIPE_CONFIG_INVALID');

@@ -24,7 +24,7 @@ export interface ChunkedSinkOptions {
 }
 
 /** The partition row errors are written to, in the same chunk as the rows. */
-export const ERRORS_PARTITION = '_errors';
+const ERRORS_PARTITION = '_errors';
 
 export abstract class ChunkedSink<C extends { writer: ChunkFileWriter }> implements Sink {
   protected readonly chunkOptions: ChunkedSinkOptions;
